@@ -1,21 +1,69 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy into a per-version cache,
-# only when missing. Prints progress: the cold build takes minutes.
+# Builds the test/quick-start control plane (etcd, kube-apiserver) and helm from the Go
+# module proxy into a per-version cache, only when missing. No Docker or release
+# downloads exist on these machines; `go` and the module proxy are all this needs.
+#
+# Usage: hack/build-control-plane.sh [all|control-plane|etcd|apiserver|helm|paths]
+#   all            etcd + kube-apiserver + helm (default)
+#   control-plane  etcd + kube-apiserver
+#   paths          print name=path of every binary (built or not); builds nothing
+# Environment: K8S_VERSION, ETCD_VERSION, HELM_VERSION, ATOMA_CP_CACHE.
 set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+HELM_VERSION="${HELM_VERSION:-v3.21.4}"
 CACHE="${ATOMA_CP_CACHE:-$HOME/.cache/atoma-operator/control-plane}"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 bin_k8s="$CACHE/kube-apiserver-$K8S_VERSION/kube-apiserver"
 bin_etcd="$CACHE/etcd-$ETCD_VERSION/etcd"
+bin_helm="$CACHE/helm-$HELM_VERSION/helm"
+
+if [ "${1:-all}" = paths ]; then
+  printf 'etcd=%s\nkube-apiserver=%s\nhelm=%s\n' "$bin_etcd" "$bin_k8s" "$bin_helm"
+  exit 0
+fi
+
+export GOTOOLCHAIN=local CGO_ENABLED=0
+T0=$SECONDS
+WORKDIRS=()
+HEARTBEAT=""
+log() { echo "[control-plane $(date +%H:%M:%S) +$((SECONDS - T0))s] $*"; }
+cleanup() {
+  if [ -n "$HEARTBEAT" ]; then kill "$HEARTBEAT" 2>/dev/null || true; fi
+  if [ "${#WORKDIRS[@]}" -gt 0 ]; then rm -rf "${WORKDIRS[@]}"; fi
+}
+trap cleanup EXIT
+command -v go >/dev/null || { echo "go not found on PATH (Go >= 1.26 is required)" >&2; exit 1; }
+
+# Sets WORK (not echoed: a $(...) subshell could not register the dir for cleanup).
+new_workdir() { WORK="$(mktemp -d)"; WORKDIRS+=("$WORK"); }
+
+# `go mod download -json` reports a failure as {"Error": ...}; print that, not a traceback.
+gomod_of() {
+  (cd "$WORK" && go mod download -json "$1") | python3 -c 'import json,sys
+info=json.load(sys.stdin)
+sys.exit("go mod download %s: %s" % (sys.argv[1], info["Error"])) if "Error" in info else print(info["GoMod"])' "$1"
+}
+
+# Compiling kube-apiserver is silent for minutes: print a heartbeat so CI logs show progress.
+with_heartbeat() {
+  local what="$1"; shift
+  # sleep must not hold our stdout open: a caller reading it to EOF would wait on it.
+  ( while sleep 30 </dev/null >/dev/null 2>&1; do log "still $what"; done ) &
+  HEARTBEAT=$!
+  "$@"
+  kill "$HEARTBEAT" 2>/dev/null || true
+  wait "$HEARTBEAT" 2>/dev/null || true
+  HEARTBEAT=""
+}
 
 build_apiserver() {
-  if [ -x "$bin_k8s" ]; then echo "[control-plane] kube-apiserver $K8S_VERSION cached: $bin_k8s"; return; fi
-  echo "[control-plane] building kube-apiserver $K8S_VERSION (first time: several minutes)"
-  local work minor gomod
-  work="$(mktemp -d)"; minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-  gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')"
-  local staging_ver="v0.${K8S_VERSION#v1.}"
+  if [ -x "$bin_k8s" ]; then log "kube-apiserver $K8S_VERSION cached: $bin_k8s"; return; fi
+  log "building kube-apiserver $K8S_VERSION (cold: 3-4 minutes on 2 cores, plus ~800 MB of module downloads)"
+  local work minor gomod staging_ver="v0.${K8S_VERSION#v1.}"
+  new_workdir; work="$WORK"; minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  gomod="$(gomod_of "k8s.io/kubernetes@$K8S_VERSION")"
+  # k8s.io/kubernetes points its staging modules at ./staging with replace directives,
+  # so a wrapper module must replace each of them with its published v0.Y.Z release.
   {
     echo "module atoma.local/kubebuild"
     echo
@@ -24,33 +72,72 @@ build_apiserver() {
     echo
     echo "require k8s.io/kubernetes $K8S_VERSION"
     echo
-    grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging/' "$gomod" | awk -v v="$staging_ver" '{print "replace " $1 " => " $1 " " v}'
+    grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging/' "$gomod" \
+      | awk -v v="$staging_ver" '{print "replace " $1 " => " $1 " " v}'
   } > "$work/go.mod"
   printf 'package main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' > "$work/tools.go"
-  (cd "$work" && echo "[control-plane] resolving modules" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
-    && echo "[control-plane] compiling kube-apiserver" && mkdir -p "$(dirname "$bin_k8s")" && \
-    go build -trimpath -o "$bin_k8s.tmp" -ldflags "\
-      -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
-      -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor" \
-      k8s.io/kubernetes/cmd/kube-apiserver)
-  mv "$bin_k8s.tmp" "$bin_k8s"; rm -rf "$work"
-  echo "[control-plane] kube-apiserver ready: $bin_k8s"
+  log "resolving modules"
+  (cd "$work" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION")
+  mkdir -p "$(dirname "$bin_k8s")"
+  local ld=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  log "compiling kube-apiserver"
+  with_heartbeat "compiling kube-apiserver" \
+    env GOFLAGS=-mod=mod go -C "$work" build -trimpath -o "$bin_k8s.tmp.$$" -ldflags "$ld" k8s.io/kubernetes/cmd/kube-apiserver
+  mv "$bin_k8s.tmp.$$" "$bin_k8s"
+  log "kube-apiserver ready: $bin_k8s"
 }
 
 build_etcd() {
-  if [ -x "$bin_etcd" ]; then echo "[control-plane] etcd $ETCD_VERSION cached: $bin_etcd"; return; fi
-  echo "[control-plane] building etcd $ETCD_VERSION"
-  local work; work="$(mktemp -d)"
+  if [ -x "$bin_etcd" ]; then log "etcd $ETCD_VERSION cached: $bin_etcd"; return; fi
+  log "building etcd $ETCD_VERSION"
+  local work; new_workdir; work="$WORK"
+  # etcd's server module has replace directives for its siblings; a wrapper module that
+  # requires the server module and builds its main package resolves them from the proxy.
   printf 'module atoma.local/etcdbuild\n\ngo 1.24\n' > "$work/go.mod"
   printf 'package main\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$work/tools.go"
-  (cd "$work" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && mkdir -p "$(dirname "$bin_etcd")" && \
-    go build -trimpath -o "$bin_etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$bin_etcd.tmp" "$bin_etcd"; rm -rf "$work"
-  echo "[control-plane] etcd ready: $bin_etcd"
+  (cd "$work" && GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+  mkdir -p "$(dirname "$bin_etcd")"
+  with_heartbeat "compiling etcd" \
+    env GOFLAGS=-mod=mod go -C "$work" build -trimpath -o "$bin_etcd.tmp.$$" go.etcd.io/etcd/server/v3
+  mv "$bin_etcd.tmp.$$" "$bin_etcd"
+  log "etcd ready: $bin_etcd"
 }
 
+build_helm() {
+  if [ -x "$bin_helm" ]; then log "helm $HELM_VERSION cached: $bin_helm"; return; fi
+  log "building helm $HELM_VERSION"
+  local work gobin kminor
+  new_workdir; work="$WORK"; gobin="$work/bin"
+  # helm has no replace directives, so `go install pkg@version` builds it with its own
+  # go.sum. Its Makefile sets these ldflags; without them `helm version` says "v3.21"
+  # and client-side rendering assumes Kubernetes v1.20.
+  kminor="$(gomod_of "helm.sh/helm/v3@$HELM_VERSION" | xargs sed -nE 's/^\s*k8s.io\/client-go v0\.([0-9]+)\..*/\1/p')"
+  local ld="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ld+=" -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$kminor"
+  done
+  with_heartbeat "compiling helm" \
+    env GOFLAGS= GOBIN="$gobin" go -C "$work" install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mkdir -p "$(dirname "$bin_helm")"
+  mv "$gobin/helm" "$bin_helm.tmp.$$" && mv "$bin_helm.tmp.$$" "$bin_helm"
+  log "helm ready: $bin_helm"
+}
+
+mkdir -p "$CACHE"
+# Serialise concurrent builds (CI step, pytest fixture, a developer's shell) on one cache.
+exec 9>"$CACHE/.build.lock"
+if ! flock -n 9; then log "another build holds $CACHE/.build.lock; waiting"; flock 9; fi
+
 case "${1:-all}" in
-  apiserver) build_apiserver ;;
   etcd) build_etcd ;;
-  all) build_etcd; build_apiserver ;;
+  apiserver|kube-apiserver) build_apiserver ;;
+  helm) build_helm ;;
+  control-plane) build_etcd; build_apiserver ;;
+  all) build_etcd; build_apiserver; build_helm ;;
+  *) echo "usage: $0 [all|control-plane|etcd|apiserver|helm|paths]" >&2; exit 2 ;;
 esac
+log "done"

@@ -1,0 +1,41 @@
+# Developer and CI entry points. CI (.ci/run) calls these same targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv control-plane test lint typecheck crds clean
+
+# Reinstalls only when pyproject.toml changed since the last install.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[test]'
+	@touch $@
+
+# etcd, kube-apiserver and helm, built from the Go module proxy into ~/.cache (once).
+control-plane:
+	hack/build-control-plane.sh all
+
+# The whole suite; integration tests start a real control plane (built above).
+test: venv control-plane
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+
+typecheck: venv
+	$(BIN)/mypy
+
+crds: venv
+	$(BIN)/atoma-operator crds --out crds/
+
+clean:
+	@if [ -x $(BIN)/atoma-dev ]; then $(BIN)/atoma-dev control-plane down; fi
+	rm -rf .atoma-dev .pytest_cache .mypy_cache .ruff_cache build dist
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,34 @@
+{{/* Rules needed in every namespace whose resources the operator serves. */}}
+{{- define "atoma-operator.watchRules" -}}
+- apiGroups: ["atoma.network"]
+  resources: ["stacksettlements", "attestations"]
+  # patch: kopf's finalizers and progress/diff-base annotations. No create/update/delete.
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["atoma.network"]
+  resources: ["stacksettlements/status", "attestations/status"]
+  # update: optimistic-concurrency writes of submission intent (resourceVersion checked).
+  verbs: ["get", "patch", "update"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Proof inputs referenced by a resource (configMapKeyRef).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+{{- if .Values.rbac.readProofSecrets }}
+# Proof inputs referenced by a resource (secretKeyRef): get by name only, never list/watch.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped reads kopf uses to notice CRDs being installed or changed. */}}
+{{- define "atoma-operator.crdRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}

@@ -1,0 +1,1 @@
+"""Subcommand groups of ``atoma-dev``; each module exposes ``register(subparsers)``."""

@@ -1,0 +1,69 @@
+"""`atoma-operator` entry point: a thin dispatcher over subcommands.
+
+Each subcommand registers its parser in `_build_parser` and runs a `_cmd_*`
+function; the work itself lives in the modules those functions call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from atoma_operator.resources import crd
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    out_dirs: list[Path] = args.out or []
+    if args.check:
+        problems = crd.check_crds(out_dirs or [Path("crds")])
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("CRDs are out of date: run `make crds`", file=sys.stderr)
+            return 1
+        return 0
+    if not out_dirs:
+        sys.stdout.write("---\n".join(crd.rendered_files().values()))
+        return 0
+    for path in crd.write_crds(out_dirs):
+        print(path)
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atoma-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    crds = commands.add_parser(
+        "crds",
+        help="print or write the CustomResourceDefinitions",
+        description="Generate the CRDs from the resource models. Without --out, print "
+        "them as one YAML stream (e.g. for `kubectl apply -f -`).",
+    )
+    crds.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="write one file per kind into DIR (repeatable)",
+    )
+    crds.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the files in each --out DIR (default: crds) with fresh output; "
+        "exit 1 on any difference",
+    )
+    crds.set_defaults(func=_cmd_crds)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""kopf glue only: decorators, kopf settings, and mapping pass results to kopf's retries.
+
+Each handler reads the object fresh, runs one pass of a plain state machine from
+`atoma_operator.reconcile`, writes status once at the end (plus the write-ahead
+intents the protocol needs), posts Events, and asks kopf to come back when a unit
+is waiting out its backoff. kopf's own progress lives in annotations, not in status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from atoma_operator import metrics
+from atoma_operator.follower import Follower
+from atoma_operator.kube import GROUP, VERSION, Conflict, NotFound, ObjectKey
+from atoma_operator.logs import configure_logging
+from atoma_operator.reconcile.attestation import conclude as conclude_attestation
+from atoma_operator.reconcile.attestation import reconcile_attestation
+from atoma_operator.reconcile.conditions import Summary
+from atoma_operator.reconcile.settlement import conclude as conclude_settlement
+from atoma_operator.reconcile.settlement import reconcile_settlement, with_summary
+from atoma_operator.reconcile.units import Notice
+from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
+from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
+from atoma_operator.runtime import Runtime
+from atoma_operator.settings import Settings
+
+ANNOTATION_PREFIX = "atoma.network"
+STL = "stacksettlements"
+ATST = "attestations"
+
+log = logging.getLogger(__name__)
+STARTING = Summary(False, True, False, "Submitting", "submitting transactions")
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Configure kopf and build the shared runtime (chain gateway, gas pool, follower)."""
+    config = Settings()
+    configure_logging(config.log_format)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=ANNOTATION_PREFIX
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.networking.request_timeout = 60
+    settings.watching.server_timeout = 300
+    runtime = await Runtime.create(config)
+    memo.runtime = runtime
+    metrics.serve(config.metrics_port)
+    follower = Follower(runtime)
+    memo.follower_task = asyncio.create_task(follower.run(), name="atoma-chain-follower")
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = getattr(memo, "follower_task", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.close()
+
+
+@kopf.on.event(GROUP, VERSION, STL)
+def observe_settlement(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.registry.observe("StackSettlement", type, dict(body))
+
+
+@kopf.on.event(GROUP, VERSION, ATST)
+def observe_attestation(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.registry.observe("Attestation", type, dict(body))
+
+
+@kopf.on.resume(GROUP, VERSION, STL)
+@kopf.on.create(GROUP, VERSION, STL)
+async def settle(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    await _run_pass(memo.runtime, ObjectKey("StackSettlement", namespace or "", name))
+
+
+@kopf.on.resume(GROUP, VERSION, ATST)
+@kopf.on.create(GROUP, VERSION, ATST)
+async def attest(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    await _run_pass(memo.runtime, ObjectKey("Attestation", namespace or "", name))
+
+
+async def _run_pass(runtime: Runtime, key: ObjectKey) -> None:
+    """One reconcile pass; raises kopf.TemporaryError to come back after a backoff."""
+    try:
+        obj = await runtime.kube.get(key)
+    except NotFound:
+        return
+    meta = obj["metadata"]
+    generation = int(meta.get("generation") or 1)
+    rv: list[str] = [meta["resourceVersion"]]
+
+    async def write(status: dict[str, Any]) -> None:
+        updated = await runtime.kube.patch_status(key, status, rv[0])
+        rv[0] = updated["metadata"]["resourceVersion"]
+
+    try:
+        notices, retry_after = await _dispatch(runtime, key, obj, generation, write)
+    except Conflict:
+        raise kopf.TemporaryError("the object changed meanwhile; re-reading", delay=1) from None
+    except ValidationError as exc:
+        raise kopf.PermanentError(f"invalid {key.kind}: {exc.errors()[0]['msg']}") from None
+    for notice in notices:
+        kopf.event(obj, type=notice.type, reason=notice.reason, message=notice.message[:1024])  # type: ignore[arg-type]
+    if retry_after is not None:
+        raise kopf.TemporaryError("waiting for the chain", delay=max(0.5, retry_after))
+
+
+async def _dispatch(
+    runtime: Runtime,
+    key: ObjectKey,
+    obj: dict[str, Any],
+    generation: int,
+    write: Callable[[dict[str, Any]], Awaitable[None]],
+) -> tuple[list[Notice], float | None]:
+    ctx = runtime.ctx
+    if key.kind == "StackSettlement":
+        spec = StackSettlementSpec.model_validate(obj["spec"])
+        status = StackSettlementStatus.model_validate(obj.get("status") or {})
+        if not status.conditions:
+            status.conditions = with_summary([], STARTING, generation)
+        result = await reconcile_settlement(
+            namespace=key.namespace,
+            name=key.name,
+            generation=generation,
+            spec=spec,
+            status=status,
+            ctx=ctx,
+            write_status=write,
+        )
+        conclude_settlement(result.status, generation)
+        await write(result.status.to_k8s())
+        return result.notices, result.retry_after
+    aspec = AttestationSpec.model_validate(obj["spec"])
+    astatus = AttestationStatus.model_validate(obj.get("status") or {})
+    if not astatus.conditions:
+        astatus.conditions = with_summary([], STARTING, generation)
+    apass = await reconcile_attestation(
+        namespace=key.namespace,
+        name=key.name,
+        generation=generation,
+        spec=aspec,
+        status=astatus,
+        ctx=ctx,
+        write_status=write,
+    )
+    conclude_attestation(apass.status, apass.problems, generation)
+    await write(apass.status.to_k8s())
+    return apass.notices, apass.retry_after

@@ -1,0 +1,155 @@
+"""The few Kubernetes API calls the operator makes outside kopf's own machinery.
+
+Status writes carry `metadata.resourceVersion`, so the apiserver rejects a write based
+on a stale read (409): that is how the write-ahead record stays single-writer.
+The kubernetes client is synchronous; calls run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+GROUP = "atoma.network"
+VERSION = "v1alpha1"
+PLURALS = {"StackSettlement": "stacksettlements", "Attestation": "attestations"}
+
+
+class Conflict(Exception):
+    """The object changed since it was read; re-read and decide again."""
+
+
+class NotFound(Exception):
+    """The referenced object does not exist (or vanished)."""
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    kind: str
+    namespace: str
+    name: str
+
+
+def make_api_client() -> ApiClient:
+    """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    return ApiClient()
+
+
+class Kube:
+    """Thin async facade over the sync client; one instance per operator process."""
+
+    def __init__(self, api_client: ApiClient | None = None) -> None:
+        self._client = api_client or make_api_client()
+        self._custom = CustomObjectsApi(self._client)
+        self._core = CoreV1Api(self._client)
+
+    async def get(self, key: ObjectKey) -> dict[str, Any]:
+        try:
+            obj: dict[str, Any] = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,  # type: ignore[arg-type]
+                GROUP,
+                VERSION,
+                key.namespace,
+                PLURALS[key.kind],
+                key.name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{key.kind} {key.namespace}/{key.name} not found") from None
+            raise
+        return obj
+
+    async def patch_status(
+        self, key: ObjectKey, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; with a resourceVersion it is conditional."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            obj: dict[str, Any] = await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,  # type: ignore[arg-type]
+                GROUP,
+                VERSION,
+                key.namespace,
+                PLURALS[key.kind],
+                key.name,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"{key.kind} {key.namespace}/{key.name} changed") from None
+            if exc.status == 404:
+                raise NotFound(f"{key.kind} {key.namespace}/{key.name} not found") from None
+            raise
+        return obj
+
+    async def read_config_bytes(self, namespace: str, *, kind: str, name: str, key: str) -> bytes:
+        """One key of a ConfigMap (`data` or `binaryData`) or Secret, as bytes.
+
+        Callers never log the value: a Secret may hold it.
+        """
+        try:
+            if kind == "Secret":
+                secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+                data = (secret.data or {}).get(key)
+                if data is None:
+                    raise NotFound(f'Secret {namespace}/{name} has no key "{key}"')
+                return base64.b64decode(data)
+            cm = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+            text = (cm.data or {}).get(key)
+            if text is not None:
+                return str(text).encode("utf-8")
+            blob = (cm.binary_data or {}).get(key)
+            if blob is not None:
+                return base64.b64decode(blob)
+            raise NotFound(f'ConfigMap {namespace}/{name} has no key "{key}"')
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{kind} {namespace}/{name} not found") from None
+            if exc.status == 403:
+                raise NotFound(
+                    f"{kind} {namespace}/{name} is not readable by the operator (RBAC)"
+                ) from None
+            raise
+
+    async def get_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            cm = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(cm.data or {})
+
+    async def put_config_map(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        """Create or merge-patch a ConfigMap (the follower's cursor lives in one)."""
+        body = {"metadata": {"name": name, "namespace": namespace}, "data": data}
+        try:
+            await asyncio.to_thread(
+                self._core.patch_namespaced_config_map,
+                name,
+                namespace,
+                body,  # type: ignore[arg-type]
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            await asyncio.to_thread(
+                self._core.create_namespaced_config_map,
+                namespace,
+                body,  # type: ignore[arg-type]
+            )
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,396 @@
+"""The Attestation state machine: one transaction per (stack, attesting badge).
+
+Per stack: read the ticket (none yet: wait), find this operator's badges among the
+requested attestation nodes (all of them when spec.nodeSmallId is omitted), slot =
+first position + 1, skip a node that already attested, check the dispute window,
+then the same write-ahead submission protocol as settlements. The seed's error strings
+("Failed to parse attestation nodes", "Failed to submit node attestation proof tx",
+"Failed to get stack total hash") keep their meaning in condition messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from atoma_operator.atoma import calls
+from atoma_operator.atoma.events import (
+    StackAttestationDisputeEvent,
+    StackSettlementTicketEvent,
+    parse_event,
+)
+from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
+from atoma_operator.atoma.ticket import (
+    SettlementTicket,
+    TicketParseError,
+    attestation_slot,
+    attestation_window_open,
+    has_attested,
+)
+from atoma_operator.reconcile.backoff import record_failure, wait_seconds
+from atoma_operator.reconcile.conditions import Summary
+from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.proofs import attestation_inputs
+from atoma_operator.reconcile.settlement import StatusWriter, with_summary
+from atoma_operator.reconcile.units import Notice, Verdict, run_unit
+from atoma_operator.resources.attestation import (
+    AttestationEntryStatus,
+    AttestationPhase,
+    AttestationSpec,
+    AttestationStatus,
+)
+from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.sui.errors import ChainUnavailable
+from atoma_operator.sui.types import MoveCall, TxOutcome
+
+Flush = Callable[[], Awaitable[None]]
+KIND = "Attestation"
+FINAL = {AttestationPhase.SETTLED, AttestationPhase.FAILED, AttestationPhase.DISPUTED}
+DONE = {AttestationPhase.ATTESTED, *FINAL}
+PARSE_NODES = "Failed to parse attestation nodes"
+SUBMIT_FAILED = "Failed to submit node attestation proof tx"
+
+
+@dataclass
+class StackProblem:
+    """A stack-level state with no (stack, node) entry to hold it."""
+
+    stack_small_id: int
+    reason: str
+    message: str
+    terminal: bool
+
+
+@dataclass
+class AttestationPass:
+    status: AttestationStatus
+    problems: list[StackProblem] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    retry_after: float | None = None
+
+
+def tx_digests(status: AttestationStatus) -> list[str]:
+    return [a.tx_digest for a in status.attestations if a.tx_digest]
+
+
+def summarise(status: AttestationStatus, problems: list[StackProblem]) -> Summary:
+    entries = status.attestations
+    disputed = [a for a in entries if a.phase is AttestationPhase.DISPUTED]
+    failed = [a for a in entries if a.phase is AttestationPhase.FAILED]
+    open_ = [a for a in entries if a.phase not in DONE]
+    waiting = [p for p in problems if not p.terminal]
+    stuck = [p for p in problems if p.terminal]
+    if disputed:
+        d = disputed[0]
+        return Summary(
+            False,
+            False,
+            True,
+            "Disputed",
+            f"stack {d.stack_small_id}: attestation by node {d.node_small_id} disagreed with "
+            "the committed proof; the stack is in dispute",
+        )
+    if open_ or waiting:
+        parts = [f"{len(entries) - len(open_)}/{len(entries)} attestations submitted"]
+        parts += [p.message for p in waiting[:3]]
+        first_err = next((a for a in open_ if a.last_error), None)
+        if first_err is not None:
+            parts.append(
+                f"stack {first_err.stack_small_id} node {first_err.node_small_id}: {first_err.last_error}"
+            )
+        return Summary(
+            False, True, False, waiting[0].reason if waiting else "Submitting", "; ".join(parts)
+        )
+    if failed or stuck:
+        if stuck:
+            return Summary(False, False, True, stuck[0].reason, stuck[0].message)
+        f = failed[0]
+        return Summary(
+            False,
+            False,
+            True,
+            _reason_of(f),
+            f"stack {f.stack_small_id} node {f.node_small_id}: {f.last_error or 'failed'}",
+        )
+    return Summary(True, False, False, "Attested", f"all {len(entries)} attestations on chain")
+
+
+def conclude(status: AttestationStatus, problems: list[StackProblem], generation: int) -> None:
+    """Derive the resource-level fields (digests, conditions) from the entries."""
+    status.tx_digests = tx_digests(status)
+    status.conditions = with_summary(status.conditions, summarise(status, problems), generation)
+    status.observed_generation = generation
+
+
+def _reason_of(entry: AttestationEntryStatus) -> str:
+    err = entry.last_error or ""
+    if " aborted with " in err:
+        return err.split(" aborted with ", 1)[1].split(" ", 1)[0]
+    if "Failed to get stack total hash" in err:
+        return "InvalidProofInput"
+    return "Failed"
+
+
+def _outcome_phase(outcome: TxOutcome | None, package_id: str) -> AttestationPhase:
+    for event in outcome.events if outcome else ():
+        parsed = parse_event(event, package_id=package_id)
+        if isinstance(parsed, StackAttestationDisputeEvent):
+            return AttestationPhase.DISPUTED
+        if isinstance(parsed, StackSettlementTicketEvent):
+            return AttestationPhase.SETTLED
+    return AttestationPhase.ATTESTED
+
+
+async def reconcile_attestation(
+    *,
+    namespace: str,
+    name: str,
+    generation: int,
+    spec: AttestationSpec,
+    status: AttestationStatus,
+    ctx: ReconcileContext,
+    write_status: StatusWriter,
+) -> AttestationPass:
+    result = AttestationPass(status)
+    write_lock = asyncio.Lock()
+
+    async def flush() -> None:
+        async with write_lock:
+            status.tx_digests = tx_digests(status)
+            await write_status(status.to_k8s())
+
+    async def one_stack(sid: int) -> None:
+        try:
+            await _stack(
+                sid, spec=spec, status=status, namespace=namespace, ctx=ctx, out=result, flush=flush
+            )
+        except ChainUnavailable as exc:
+            result.problems.append(
+                StackProblem(
+                    sid, "ChainUnavailable", f"stack {sid}: chain unavailable: {exc}", False
+                )
+            )
+
+    await asyncio.gather(*(one_stack(sid) for sid in spec.stack_small_ids))
+    order = {sid: i for i, sid in enumerate(spec.stack_small_ids)}
+    status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
+    status.tx_digests = tx_digests(status)
+    now = ctx.clock()
+    waits = [max(wait_seconds(a, now), 0.5) for a in status.attestations if a.phase not in DONE]
+    if any(not p.terminal for p in result.problems):
+        waits.append(ctx.settings.retry_base_seconds)
+    result.retry_after = min(waits) if waits else None
+    return result
+
+
+async def _stack(
+    sid: int,
+    *,
+    spec: AttestationSpec,
+    status: AttestationStatus,
+    namespace: str,
+    ctx: ReconcileContext,
+    out: AttestationPass,
+    flush: Flush,
+) -> None:
+    entries = [a for a in status.attestations if a.stack_small_id == sid]
+    if entries and all(a.phase in DONE and a.pending is None for a in entries):
+        return
+    try:
+        ticket = await ctx.tickets.read(sid)
+    except TicketParseError as exc:
+        out.problems.append(
+            StackProblem(
+                sid, "AttestationNodesUnreadable", f"{PARSE_NODES} for stack {sid}: {exc}", True
+            )
+        )
+        return
+    if ticket is None and not any(a.pending for a in entries):
+        out.problems.append(
+            StackProblem(
+                sid, "WaitingForTicket", f"stack {sid}: no settlement ticket on chain yet", False
+            )
+        )
+        return
+    nodes = _nodes_for(sid, spec, ticket, ctx, out)
+    for node in nodes:
+        slot = attestation_slot(ticket, node) if ticket else None
+        entry = status.entry(sid, node)
+        if entry is None:
+            if slot is None:
+                continue
+            entry = AttestationEntryStatus(stack_small_id=sid, node_small_id=node, slot=slot)
+            status.attestations.append(entry)
+    epoch = await ctx.gateway.current_epoch()
+    work = [
+        a
+        for a in status.attestations
+        if a.stack_small_id == sid and (a.phase not in DONE or a.pending)
+    ]
+    for entry in work:
+        out.notices.extend(
+            await _step_entry(
+                entry,
+                ticket=ticket,
+                epoch=epoch,
+                spec=spec,
+                namespace=namespace,
+                ctx=ctx,
+                flush=flush,
+            )
+        )
+
+
+def _nodes_for(
+    sid: int,
+    spec: AttestationSpec,
+    ticket: SettlementTicket | None,
+    ctx: ReconcileContext,
+    out: AttestationPass,
+) -> list[int]:
+    held = {b.node_small_id for b in ctx.settings.badges}
+    if spec.node_small_id is not None:
+        node = spec.node_small_id
+        if node not in held:
+            out.problems.append(
+                StackProblem(
+                    sid,
+                    "UnknownNode",
+                    f"{SUBMIT_FAILED} for stack {sid}: the operator holds no badge for node {node}",
+                    True,
+                )
+            )
+            return []
+        if ticket is not None and attestation_slot(ticket, node) is None:
+            out.problems.append(
+                StackProblem(
+                    sid,
+                    "NodeNotRequested",
+                    f"{SUBMIT_FAILED} for stack {sid}: node {node} is not among the requested "
+                    f"attestation nodes {list(ticket.requested_attestation_nodes)}",
+                    True,
+                )
+            )
+            return []
+        return [node]
+    if ticket is None:
+        return []
+    mine = [n for n in dict.fromkeys(ticket.requested_attestation_nodes) if n in held]
+    if not mine:
+        out.problems.append(
+            StackProblem(
+                sid,
+                "NodeNotRequested",
+                f"stack {sid}: none of this operator's badges ({sorted(held)}) was requested to "
+                f"attest (requested: {list(ticket.requested_attestation_nodes)})",
+                True,
+            )
+        )
+    return mine
+
+
+async def _step_entry(
+    entry: AttestationEntryStatus,
+    *,
+    ticket: SettlementTicket | None,
+    epoch: int,
+    spec: AttestationSpec,
+    namespace: str,
+    ctx: ReconcileContext,
+    flush: Flush,
+) -> list[Notice]:
+    label = f"stack {entry.stack_small_id} node {entry.node_small_id}"
+    if entry.pending is None:
+        if wait_seconds(entry, ctx.clock()) > 0:
+            return []
+        assert ticket is not None
+        if ticket.is_in_dispute:
+            entry.phase = AttestationPhase.DISPUTED
+            return [Notice("Warning", "Disputed", f"{label}: the ticket is in dispute")]
+        if has_attested(ticket, entry.node_small_id):
+            entry.phase = AttestationPhase.ATTESTED
+            return [
+                Notice(
+                    "Normal", "AlreadyAttested", f"{label}: already attested on chain; nothing sent"
+                )
+            ]
+        if not attestation_window_open(ticket, epoch):
+            entry.phase = AttestationPhase.FAILED
+            msg = (
+                f"{SUBMIT_FAILED}: the dispute period ended at epoch "
+                f"{ticket.dispute_settled_at_epoch} (now {epoch})"
+            )
+            record_failure(entry, msg, now=ctx.clock(), base=1, cap=1, retry=False)
+            return [Notice("Warning", "Failed", f"{label}: {msg}")]
+    badge = ctx.settings.badge_for(entry.node_small_id)
+    assert badge is not None
+    proof_input: tuple[bytes, bytes] | None = None
+    if entry.pending is None and ticket is not None:
+        try:
+            scheme = (
+                ProofScheme(spec.proof_scheme.value)
+                if spec.proof_scheme
+                else ProofScheme.NODE_SOFTWARE
+            )
+            proof_input = await attestation_inputs(
+                spec.proof_for(entry.stack_small_id),
+                scheme=scheme,
+                slot=entry.slot,
+                num_attestation_nodes=ticket.num_slots - 1,
+                namespace=namespace,
+                read_value=ctx.read_value,
+            )
+        except ProofInputError as exc:
+            entry.phase = AttestationPhase.FAILED
+            record_failure(entry, exc.message, now=ctx.clock(), base=1, cap=1, retry=False)
+            return [Notice("Warning", "InvalidProofInput", exc.message)]
+    committed, leaf = proof_input or (b"", b"")
+
+    async def build() -> MoveCall:
+        badge_ref = await ctx.gateway.get_object_ref(badge.object_id)
+        if badge_ref is None:
+            raise ChainUnavailable(f"node badge {badge.object_id} not found on chain")
+        return calls.submit_stack_settlement_attestation(
+            ctx.package_id, ctx.db, badge_ref, entry.stack_small_id, committed, leaf
+        )
+
+    async def record(_: PendingTransaction) -> None:
+        entry.phase = AttestationPhase.SUBMITTING
+        await flush()
+
+    async with ctx.locks(("badge", badge.object_id)):
+        result = await run_unit(
+            entry,
+            kind=KIND,
+            label=label,
+            build_call=build if proof_input is not None else None,
+            ctx=ctx,
+            named_gas=spec.gas,
+            gas_price=await ctx.gas_price(spec.gas_price),
+            gas_budget=spec.gas_budget or ctx.settings.gas_budget,
+            record_intent=record,
+        )
+    notices = list(result.notices)
+    if result.verdict is Verdict.SUCCEEDED:
+        entry.phase = _outcome_phase(result.outcome, ctx.package_id)
+        notices.insert(
+            0,
+            Notice(
+                "Normal", "Submitted", f"{label}: attested by {entry.tx_digest} (slot {entry.slot})"
+            ),
+        )
+        if entry.phase is AttestationPhase.DISPUTED:
+            notices.append(
+                Notice(
+                    "Warning", "Disputed", f"{label}: the proof disagreed; the stack is in dispute"
+                )
+            )
+    elif result.verdict is Verdict.TERMINAL:
+        entry.phase = AttestationPhase.FAILED
+        entry.last_error = f"{SUBMIT_FAILED}: {entry.last_error}"
+    elif result.verdict is Verdict.AGAIN:
+        entry.phase = AttestationPhase.PENDING
+    else:
+        entry.phase = AttestationPhase.SUBMITTING if entry.pending else AttestationPhase.PENDING
+    return notices

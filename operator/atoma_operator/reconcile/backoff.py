@@ -1,0 +1,48 @@
+"""Retry backoff whose state lives in status (attempts, lastFailureTime, nextRetryTime).
+
+Kept in status, not in memory, so a restarted operator neither forgets a failing unit
+nor hammers the chain: it waits out the recorded nextRetryTime.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from atoma_operator.resources.common import truncate
+from atoma_operator.resources.submission import TransactionProgress
+
+
+def delay_for(attempts: int, *, base: float, cap: float, jitter: float = 0.1) -> float:
+    """Exponential: base * 2^(attempts-1), capped, with a little jitter against herds."""
+    raw = min(cap, base * (2 ** max(0, attempts - 1)))
+    return float(raw * (1 + random.uniform(-jitter, jitter)))
+
+
+def record_failure(
+    progress: TransactionProgress,
+    error: str,
+    *,
+    now: datetime,
+    base: float,
+    cap: float,
+    retry: bool = True,
+) -> None:
+    """Note a failure on a unit; schedule its next try unless it is terminal."""
+    progress.last_error = truncate(error)
+    progress.last_failure_time = now
+    progress.next_retry_time = (
+        now + timedelta(seconds=delay_for(progress.attempts, base=base, cap=cap)) if retry else None
+    )
+
+
+def clear_failure(progress: TransactionProgress) -> None:
+    progress.last_error = None
+    progress.next_retry_time = None
+
+
+def wait_seconds(progress: TransactionProgress, now: datetime) -> float:
+    """Seconds until the unit may be tried again (0 when it may go now)."""
+    if progress.next_retry_time is None:
+        return 0.0
+    return max(0.0, (progress.next_retry_time - now).total_seconds())

@@ -1,0 +1,58 @@
+"""What a reconcile pass needs from the outside world, gathered in one object.
+
+The state machines take this instead of globals so unit tests can pass fakes (an
+in-memory gateway, a dict of ConfigMaps) and the handlers pass the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from atoma_operator.reconcile.tickets import TicketReader
+from atoma_operator.settings import Settings
+from atoma_operator.sui.gas import GasCoinManager
+from atoma_operator.sui.types import ChainGateway, SharedObjectArg
+
+ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
+"""(namespace, kind "ConfigMap"|"Secret", name, key) -> raw bytes; raises LookupError."""
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key (a stack id): a stack is never submitted by two
+    resources at once in this process, so the second one sees the first's ticket."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[object, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def __call__(self, key: object) -> asyncio.Lock:
+        return self._locks[key]
+
+
+@dataclass
+class ReconcileContext:
+    gateway: ChainGateway
+    gas: GasCoinManager
+    settings: Settings
+    tickets: TicketReader
+    read_value: ReadValue
+    db: SharedObjectArg
+    random: SharedObjectArg
+    submit_slots: asyncio.Semaphore
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @property
+    def package_id(self) -> str:
+        assert self.settings.package_id is not None
+        return self.settings.package_id
+
+    async def gas_price(self, requested: int | None) -> int:
+        if requested is not None:
+            return requested
+        if self.settings.gas_price is not None:
+            return self.settings.gas_price
+        return await self.gateway.reference_gas_price()

@@ -1,0 +1,350 @@
+"""The StackSettlement state machine: settle each stack once, then follow its ticket.
+
+Per stack, independently (one stack failing never blocks the others):
+  proof input -> chain check (a ticket exists: record it, send nothing) -> simulate ->
+  write-ahead intent -> execute -> record effects and the ticket (phase Settling).
+The chain follower moves Settling stacks on to Settled or Disputed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from atoma_operator.atoma import calls
+from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
+from atoma_operator.atoma.ticket import (
+    SettlementTicket,
+    attestation_status,
+    is_settled,
+)
+from atoma_operator.reconcile.backoff import record_failure, wait_seconds
+from atoma_operator.reconcile.conditions import Summary, apply_summary
+from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.proofs import settlement_inputs
+from atoma_operator.reconcile.units import Notice, Verdict, run_unit
+from atoma_operator.resources.common import Condition
+from atoma_operator.resources.stack_settlement import (
+    ClaimedAttestationStatus,
+    SettlementPhase,
+    StackSettlementSpec,
+    StackSettlementStackStatus,
+    StackSettlementStatus,
+)
+from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.sui.errors import ChainUnavailable
+from atoma_operator.sui.types import MoveCall
+
+KIND = "StackSettlement"
+FINAL = {SettlementPhase.SETTLED, SettlementPhase.FAILED, SettlementPhase.DISPUTED}
+SUBMITTED = {SettlementPhase.SETTLING, *FINAL}
+
+StatusWriter = Callable[[dict[str, Any]], Awaitable[None]]
+"""Writes the whole status (conditional on the last seen resourceVersion)."""
+
+
+@dataclass
+class PassResult:
+    status: StackSettlementStatus
+    notices: list[Notice] = field(default_factory=list)
+    retry_after: float | None = None  # seconds until the next pass is due; None: done
+
+
+@dataclass(frozen=True)
+class BadgeChoice:
+    node_small_id: int
+    object_id: str
+
+
+class BadgeError(Exception):
+    """The resource names no usable badge; needs a user (a new resource or settings)."""
+
+
+def choose_badge(node_small_id: int | None, ctx: ReconcileContext) -> BadgeChoice:
+    badges = ctx.settings.badges
+    if node_small_id is None:
+        if len(badges) == 1:
+            return BadgeChoice(badges[0].node_small_id, badges[0].object_id)
+        if not badges:
+            raise BadgeError("the operator holds no node badge (settings: badges)")
+        held = ", ".join(str(b.node_small_id) for b in badges)
+        raise BadgeError(
+            f"spec.nodeSmallId is required: the operator holds several badges ({held})"
+        )
+    badge = ctx.settings.badge_for(node_small_id)
+    if badge is None:
+        held = ", ".join(str(b.node_small_id) for b in badges) or "none"
+        raise BadgeError(f"the operator holds no badge for node {node_small_id} (it holds: {held})")
+    return BadgeChoice(badge.node_small_id, badge.object_id)
+
+
+def apply_ticket(
+    entry: StackSettlementStackStatus, ticket: SettlementTicket, epoch: int | None
+) -> None:
+    """Copy the ticket's claimed-stack fields (seed 000) into the stack's status.
+
+    Idempotent: derived from the ticket alone, so replaying an event changes nothing.
+    """
+    entry.selected_node_id = ticket.selected_node_id
+    entry.num_claimed_compute_units = ticket.num_claimed_compute_units
+    entry.requested_attestation_nodes = list(ticket.requested_attestation_nodes)
+    entry.received_attestations = ticket.received_attestations
+    entry.required_attestations = ticket.required_attestations
+    entry.dispute_settled_at_epoch = ticket.dispute_settled_at_epoch
+    entry.attestation_status = ClaimedAttestationStatus(attestation_status(ticket).value)
+    entry.claimed = ticket.is_claimed or None
+    if entry.settlement_time is None:
+        entry.settlement_time = datetime.now(UTC).replace(microsecond=0)
+    if ticket.is_in_dispute:
+        entry.phase = SettlementPhase.DISPUTED
+        entry.settlement_complete = False
+    elif epoch is not None and is_settled(ticket, epoch):
+        entry.phase = SettlementPhase.SETTLED
+        entry.settlement_complete = True
+    else:
+        entry.phase = SettlementPhase.SETTLING
+        entry.settlement_complete = False
+
+
+def ensure_entries(spec: StackSettlementSpec, status: StackSettlementStatus) -> None:
+    """One status entry per spec stack, in spec order."""
+    known = {s.stack_small_id: s for s in status.stacks}
+    status.stacks = [
+        known.get(sid) or StackSettlementStackStatus(stack_small_id=sid)
+        for sid in spec.stack_small_ids
+    ]
+
+
+def tx_digests(status: StackSettlementStatus) -> list[str]:
+    """The seed's tx_digests: executed transactions in stack order."""
+    return [s.tx_digest for s in status.stacks if s.tx_digest]
+
+
+def summarise(status: StackSettlementStatus) -> Summary:
+    stacks = status.stacks
+    n = len(stacks)
+    disputed = [s for s in stacks if s.phase is SettlementPhase.DISPUTED]
+    failed = [s for s in stacks if s.phase is SettlementPhase.FAILED]
+    open_ = [s for s in stacks if s.phase not in SUBMITTED]
+    settled = [s for s in stacks if s.phase is SettlementPhase.SETTLED]
+    if disputed:
+        ids = ", ".join(str(s.stack_small_id) for s in disputed)
+        return Summary(
+            False, False, True, "Disputed", f"stack(s) {ids} are in dispute on chain", False
+        )
+    if open_:
+        first = next((s for s in open_ if s.last_error), None)
+        message = f"{n - len(open_)}/{n} stacks submitted"
+        if first is not None:
+            message += f"; stack {first.stack_small_id}: {first.last_error}"
+        return Summary(False, True, False, "Submitting", message, False)
+    if failed:
+        first_failed = failed[0]
+        reason = _reason_of(first_failed)
+        ok = n - len(failed)
+        return Summary(
+            False,
+            False,
+            True,
+            reason,
+            f"{len(failed)}/{n} stacks failed ({ok} settled or settling); stack "
+            f"{first_failed.stack_small_id}: {first_failed.last_error or 'failed'}",
+            False,
+        )
+    if len(settled) == n:
+        return Summary(True, False, False, "Settled", f"all {n} stacks settled on chain", True)
+    return Summary(
+        True,
+        False,
+        False,
+        "Submitted",
+        f"all {n} settlement transactions executed; {len(settled)}/{n} settled so far",
+        False,
+    )
+
+
+def conclude(status: StackSettlementStatus, generation: int) -> None:
+    """Derive the resource-level fields (digests, conditions) from the per-stack entries."""
+    status.tx_digests = tx_digests(status)
+    status.conditions = with_summary(status.conditions, summarise(status), generation)
+    status.observed_generation = generation
+
+
+def with_summary(current: list[Condition], summary: Summary, generation: int) -> list[Condition]:
+    raw = [c.to_k8s() for c in current]
+    return [Condition.model_validate(c) for c in apply_summary(raw, summary, generation)]
+
+
+def _reason_of(entry: StackSettlementStackStatus) -> str:
+    """A CamelCase reason from the recorded error (abort name or proof problem)."""
+    err = entry.last_error or ""
+    if " aborted with " in err:
+        return err.split(" aborted with ", 1)[1].split(" ", 1)[0]
+    if err.startswith("Failed to get stack total hash"):
+        return "InvalidProofInput"
+    if err.startswith("badge:"):
+        return "NoBadge"
+    return "Failed"
+
+
+class _StatusSink:
+    """Serialises status writes of one pass (several stacks may record intents at once)."""
+
+    def __init__(self, status: StackSettlementStatus, generation: int, write: StatusWriter) -> None:
+        self._status = status
+        self._generation = generation
+        self._write = write
+        self._lock = asyncio.Lock()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            self._status.tx_digests = tx_digests(self._status)
+            await self._write(self._status.to_k8s())
+
+
+async def reconcile_settlement(
+    *,
+    namespace: str,
+    name: str,
+    generation: int,
+    spec: StackSettlementSpec,
+    status: StackSettlementStatus,
+    ctx: ReconcileContext,
+    write_status: StatusWriter,
+) -> PassResult:
+    """One pass over every stack; returns the new status and when to come back."""
+    ensure_entries(spec, status)
+    sink = _StatusSink(status, generation, write_status)
+    notices: list[Notice] = []
+    try:
+        badge = choose_badge(spec.node_small_id, ctx)
+    except BadgeError as exc:
+        for entry in status.stacks:
+            if entry.phase not in SUBMITTED and entry.pending is None:
+                entry.phase = SettlementPhase.FAILED
+                record_failure(entry, f"badge: {exc}", now=ctx.clock(), base=1, cap=1, retry=False)
+        return PassResult(status, [Notice("Warning", "Failed", str(exc))], None)
+
+    async def one(entry: StackSettlementStackStatus) -> None:
+        try:
+            notices.extend(
+                await _step_stack(
+                    entry, spec=spec, badge=badge, namespace=namespace, ctx=ctx, sink=sink
+                )
+            )
+        except ChainUnavailable as exc:
+            record_failure(
+                entry,
+                f"chain unavailable: {exc}",
+                now=ctx.clock(),
+                base=ctx.settings.retry_base_seconds,
+                cap=ctx.settings.retry_max_seconds,
+            )
+
+    await asyncio.gather(*(one(e) for e in status.stacks))
+    status.tx_digests = tx_digests(status)
+    now = ctx.clock()
+    waits = [max(wait_seconds(e, now), 0.5) for e in status.stacks if e.phase not in SUBMITTED]
+    return PassResult(status, notices, min(waits) if waits else None)
+
+
+async def _step_stack(
+    entry: StackSettlementStackStatus,
+    *,
+    spec: StackSettlementSpec,
+    badge: BadgeChoice,
+    namespace: str,
+    ctx: ReconcileContext,
+    sink: _StatusSink,
+) -> list[Notice]:
+    if entry.phase in SUBMITTED and entry.pending is None:
+        return []
+    if entry.pending is None and wait_seconds(entry, ctx.clock()) > 0:
+        return []
+    sid = entry.stack_small_id
+    label = f"stack {sid}"
+    async with ctx.locks(("stack", sid)), ctx.locks(("badge", badge.object_id)):
+        proof_input: tuple[bytes, bytes] | None = None
+        if entry.pending is None:
+            try:
+                scheme = (
+                    ProofScheme(spec.proof_scheme.value)
+                    if spec.proof_scheme
+                    else ProofScheme.NODE_SOFTWARE
+                )
+                extra = (await ctx.tickets.db_info()).cross_validation_extra_nodes_count
+                proof_input = await settlement_inputs(
+                    spec.proof_for(sid),
+                    scheme=scheme,
+                    num_attestation_nodes=extra,
+                    namespace=namespace,
+                    read_value=ctx.read_value,
+                )
+            except ProofInputError as exc:
+                entry.phase = SettlementPhase.FAILED
+                record_failure(entry, exc.message, now=ctx.clock(), base=1, cap=1, retry=False)
+                return [Notice("Warning", "InvalidProofInput", exc.message)]
+            ticket = await ctx.tickets.read(sid)
+            if ticket is not None:
+                apply_ticket(entry, ticket, await ctx.gateway.current_epoch())
+                return [
+                    Notice(
+                        "Normal",
+                        "AlreadySettled",
+                        f"{label}: a settlement ticket exists; nothing sent",
+                    )
+                ]
+
+        committed, leaf = proof_input or (b"", b"")
+
+        async def build() -> MoveCall:
+            badge_ref = await ctx.gateway.get_object_ref(badge.object_id)
+            if badge_ref is None:
+                raise ChainUnavailable(f"node badge {badge.object_id} not found on chain")
+            return calls.try_settle_stack(
+                ctx.package_id,
+                ctx.db,
+                badge_ref,
+                sid,
+                spec.num_claimed_compute_units,
+                committed,
+                leaf,
+                ctx.random,
+            )
+
+        async def record(_: PendingTransaction) -> None:
+            entry.phase = SettlementPhase.SUBMITTING
+            await sink.flush()
+
+        result = await run_unit(
+            entry,
+            kind=KIND,
+            label=label,
+            build_call=build if proof_input is not None else None,
+            ctx=ctx,
+            named_gas=spec.gas,
+            gas_price=await ctx.gas_price(spec.gas_price),
+            gas_budget=spec.gas_budget or ctx.settings.gas_budget,
+            record_intent=record,
+        )
+        notices = list(result.notices)
+        if result.verdict in (Verdict.SUCCEEDED, Verdict.ALREADY_DONE):
+            ticket = await ctx.tickets.read(sid)
+            if ticket is not None:
+                apply_ticket(entry, ticket, await ctx.gateway.current_epoch())
+            else:
+                entry.phase = SettlementPhase.SETTLING
+            if result.verdict is Verdict.SUCCEEDED:
+                notices.insert(
+                    0, Notice("Normal", "Submitted", f"{label}: settled by {entry.tx_digest}")
+                )
+        elif result.verdict is Verdict.TERMINAL:
+            entry.phase = SettlementPhase.FAILED
+        elif result.verdict is Verdict.AGAIN:
+            entry.phase = SettlementPhase.PENDING
+        else:
+            entry.phase = SettlementPhase.SUBMITTING if entry.pending else SettlementPhase.PENDING
+        return notices

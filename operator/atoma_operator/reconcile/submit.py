@@ -1,0 +1,163 @@
+"""The write-ahead submission protocol: never two different transactions for one unit.
+
+One *unit* is one transaction's worth of work (a stack to settle, or a stack and an
+attesting badge). Sui lets us know a transaction's digest before sending it, so:
+
+1. build with an explicit gas coin, sign, and simulate (a certain abort costs nothing);
+2. record the intent (digest, signed bytes, gas coin reference) in status with an
+   optimistic-concurrency write: a conflict means another worker got there first;
+3. execute and return the effects;
+4. after a crash or timeout, `resume` looks the digest up, re-sends the *same* signed
+   bytes while the gas coin still sits at the recorded version, and reports that the
+   intent can be dropped only once it can no longer execute (the coin moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.sui.errors import ChainUnavailable, TransactionRejected
+from atoma_operator.sui.gas import GasCoinManager, GasLease
+from atoma_operator.sui.types import (
+    ChainGateway,
+    ExecutionStatus,
+    MoveCall,
+    TxOutcome,
+)
+
+# --- what one step can end in ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Executed:
+    """The chain executed the transaction; its effects (success or abort) are known."""
+
+    outcome: TxOutcome
+
+
+@dataclass(frozen=True)
+class SimulatedAbort:
+    """Simulation predicted a failure: nothing was sent and no gas was spent."""
+
+    outcome: TxOutcome
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The outcome is not known yet (node unreachable, timeout): keep the intent, retry."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The node refused the transaction before executing it; the intent can be dropped."""
+
+    reason: str
+    equivocation: bool
+
+
+@dataclass(frozen=True)
+class Expired:
+    """The recorded transaction can never execute (its gas coin moved on): rebuild."""
+
+    reason: str
+
+
+StepResult = Executed | SimulatedAbort | Unknown | Refused | Expired
+
+RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
+
+
+def _is_refusal_equivocation(exc: TransactionRejected) -> bool:
+    return exc.is_equivocation
+
+
+async def submit_new(
+    call: MoveCall,
+    *,
+    gateway: ChainGateway,
+    gas: GasCoinManager,
+    named_gas: str | None,
+    gas_price: int,
+    gas_budget: int,
+    attempt: int,
+    record_intent: RecordIntent,
+) -> StepResult:
+    """Build, simulate, record intent, execute. `record_intent` may raise Conflict.
+
+    A lease whose transaction's outcome is unknown stays held (bound to the digest), so
+    no other transaction can take that coin version until `resume` resolves it.
+    """
+    lease = await gas.acquire(named_gas, gas_budget)
+    try:
+        tx = await gateway.build_and_sign(
+            call, gas_coin=lease.ref, gas_price=gas_price, gas_budget=gas_budget
+        )
+        simulated = await gateway.simulate(tx)
+        if simulated.status is not ExecutionStatus.SUCCESS:
+            gas.release(lease, None)
+            return SimulatedAbort(simulated)
+        await record_intent(
+            PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=datetime.now(UTC))
+        )
+        lease.bind(tx.digest)
+        try:
+            outcome = await gateway.execute(tx)
+        except ChainUnavailable as exc:
+            return Unknown(str(exc))  # the lease stays held, bound to the digest
+        _release_after(gas, lease, outcome)
+        return Executed(outcome)
+    except ChainUnavailable as exc:
+        if not lease.released and lease.digest is None:
+            gas.release(lease, None)
+        return Unknown(str(exc))
+    except TransactionRejected as exc:
+        gas.release(lease, None, stale=True)
+        return Refused(str(exc), exc.is_equivocation)
+    except BaseException:
+        if not lease.released and lease.digest is None:
+            gas.release(lease, None)
+        raise
+
+
+async def resume(
+    intent: PendingTransaction, *, gateway: ChainGateway, gas: GasCoinManager
+) -> StepResult:
+    """Settle a recorded intent after a crash or timeout, sending at most the same bytes."""
+    lease = gas.find(intent.digest) or await gas.adopt(intent.gas_coin.to_ref(), intent.digest)
+    try:
+        found = await gateway.get_transaction(intent.digest)
+        if found is None:
+            current = await gateway.get_object_ref(intent.gas_coin.object_id)
+            if current is not None and current.version == intent.gas_coin.version:
+                found = await gateway.execute(intent.to_signed())
+            else:
+                # The coin moved on: our transaction ran after all (the lookup and the
+                # coin read are not atomic), or it can never run.
+                found = await gateway.get_transaction(intent.digest)
+                if found is None:
+                    gas.release(lease, current)
+                    return Expired(
+                        f"gas coin {intent.gas_coin.object_id} moved past version "
+                        f"{intent.gas_coin.version}; the recorded transaction cannot execute"
+                    )
+        _release_after(gas, lease, found)
+        return Executed(found)
+    except ChainUnavailable as exc:
+        return Unknown(str(exc))  # keep the lease: the outcome is still unknown
+    except TransactionRejected as exc:
+        gas.release(lease, None, stale=True)
+        return Refused(str(exc), exc.is_equivocation)
+
+
+def _release_after(gas: GasCoinManager, lease: GasLease, outcome: TxOutcome) -> None:
+    gas.release(
+        lease,
+        outcome.gas_coin_after,
+        stale=outcome.gas_coin_after is None,
+        spent=max(outcome.gas_used_mist, 0),
+    )

@@ -1,0 +1,213 @@
+"""What both state machines share: running one unit's submission and reading its result.
+
+A *unit* is one transaction's worth of work with its own `TransactionProgress` (a stack
+of a StackSettlement, or a (stack, badge) pair of an Attestation). This module turns
+the submission protocol's step results into progress updates, backoff and notices,
+so the two kinds differ only in how they build their Move call and read the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from atoma_operator import metrics
+from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
+from atoma_operator.reconcile.backoff import clear_failure, record_failure
+from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.submit import (
+    Executed,
+    Expired,
+    Refused,
+    SimulatedAbort,
+    StepResult,
+    Unknown,
+    resume,
+    submit_new,
+)
+from atoma_operator.resources.submission import PendingTransaction, TransactionProgress
+from atoma_operator.sui.types import ExecutionStatus, MoveCall, TxOutcome
+
+
+class Verdict(StrEnum):
+    """What became of a unit after one step."""
+
+    SUCCEEDED = "Succeeded"  # executed, effects say success
+    ALREADY_DONE = "AlreadyDone"  # the chain says the work exists already (e.g. a ticket)
+    TERMINAL = "Terminal"  # will not succeed: stop, say why
+    RETRY = "Retry"  # try again after the recorded backoff
+    AGAIN = "Again"  # try again at once (e.g. the recorded transaction expired)
+
+
+@dataclass
+class Notice:
+    """A Kubernetes Event to post about the resource."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class UnitResult:
+    verdict: Verdict
+    outcome: TxOutcome | None = None
+    reason: str = ""  # CamelCase, for conditions
+    message: str = ""
+    notices: list[Notice] = field(default_factory=list)
+
+
+RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
+
+
+async def run_unit(
+    progress: TransactionProgress,
+    *,
+    kind: str,
+    label: str,
+    build_call: Callable[[], Awaitable[MoveCall]] | None,
+    ctx: ReconcileContext,
+    named_gas: str | None,
+    gas_price: int,
+    gas_budget: int,
+    record_intent: RecordIntent,
+) -> UnitResult:
+    """Resume the recorded intent if there is one, else build and submit a new transaction.
+
+    `build_call` is None when resuming only. `progress` is updated in place (pending,
+    digest, gas, attempts, backoff); the caller owns the phase.
+    """
+    now = ctx.clock()
+    async with ctx.submit_slots:
+        if progress.pending is not None:
+            step: StepResult = await resume(progress.pending, gateway=ctx.gateway, gas=ctx.gas)
+        elif build_call is None:
+            return UnitResult(Verdict.AGAIN)
+        else:
+            call = await build_call()
+            progress.attempts += 1
+
+            async def _record(intent: PendingTransaction) -> None:
+                progress.pending = intent
+                await record_intent(intent)
+
+            step = await submit_new(
+                call,
+                gateway=ctx.gateway,
+                gas=ctx.gas,
+                named_gas=named_gas,
+                gas_price=gas_price,
+                gas_budget=gas_budget,
+                attempt=progress.attempts,
+                record_intent=_record,
+            )
+            if isinstance(step, Executed | Unknown):
+                metrics.TX_SUBMITTED.labels(kind).inc()
+    return _interpret(step, progress, kind=kind, label=label, ctx=ctx, now_=now)
+
+
+def _interpret(
+    step: StepResult,
+    progress: TransactionProgress,
+    *,
+    kind: str,
+    label: str,
+    ctx: ReconcileContext,
+    now_: object,
+) -> UnitResult:
+    settings = ctx.settings
+    now = ctx.clock()
+    base, cap = settings.retry_base_seconds, settings.retry_max_seconds
+    if isinstance(step, Unknown):
+        metrics.TX_RETRIES.labels(kind).inc()
+        record_failure(
+            progress,
+            f"outcome unknown, will look it up: {step.reason}",
+            now=now,
+            base=base,
+            cap=cap,
+        )
+        return UnitResult(Verdict.RETRY, reason="ChainUnavailable", message=step.reason)
+    if isinstance(step, Refused):
+        progress.pending = None
+        if step.equivocation:
+            metrics.EQUIVOCATION_REFUSALS.inc()
+        metrics.TX_RETRIES.labels(kind).inc()
+        record_failure(progress, f"refused by the node: {step.reason}", now=now, base=base, cap=cap)
+        return UnitResult(
+            Verdict.RETRY,
+            reason="TransactionRefused",
+            message=step.reason,
+            notices=[Notice("Warning", "Refused", f"{label}: {step.reason}")],
+        )
+    if isinstance(step, Expired):
+        progress.pending = None
+        return UnitResult(Verdict.AGAIN, reason="Rebuilding", message=step.reason)
+    if isinstance(step, SimulatedAbort):
+        return _abort_or_failure(
+            step.outcome, progress, kind=kind, label=label, ctx=ctx, simulated=True
+        )
+    # Executed
+    outcome = step.outcome
+    progress.pending = None
+    progress.tx_digest = outcome.digest
+    progress.gas_used_mist = outcome.gas_used_mist
+    metrics.GAS_SPENT.labels(kind).inc(max(outcome.gas_used_mist, 0))
+    if outcome.succeeded:
+        metrics.TX_SUCCEEDED.labels(kind).inc()
+        clear_failure(progress)
+        return UnitResult(
+            Verdict.SUCCEEDED,
+            outcome=outcome,
+            notices=[
+                Notice("Normal", "Succeeded", f"{label}: transaction {outcome.digest} succeeded")
+            ],
+        )
+    return _abort_or_failure(outcome, progress, kind=kind, label=label, ctx=ctx, simulated=False)
+
+
+def _abort_or_failure(
+    outcome: TxOutcome,
+    progress: TransactionProgress,
+    *,
+    kind: str,
+    label: str,
+    ctx: ReconcileContext,
+    simulated: bool,
+) -> UnitResult:
+    now = ctx.clock()
+    base, cap = ctx.settings.retry_base_seconds, ctx.settings.retry_max_seconds
+    where = "simulation" if simulated else f"transaction {outcome.digest}"
+    if outcome.status is ExecutionStatus.MOVE_ABORT and outcome.abort_code is not None:
+        info: AbortInfo = classify_abort(outcome.abort_code, outcome.abort_module)
+        metrics.TX_ABORTED.labels(kind, info.name, str(simulated).lower()).inc()
+        message = f"{where} aborted with {info.name} ({info.code}): {info.meaning}"
+        if info.disposition in (Disposition.ALREADY_SETTLED, Disposition.ALREADY_CLAIMED):
+            clear_failure(progress)
+            return UnitResult(
+                Verdict.ALREADY_DONE, outcome=outcome, reason=info.name, message=message
+            )
+        if info.retryable:
+            metrics.TX_RETRIES.labels(kind).inc()
+            record_failure(progress, message, now=now, base=base, cap=cap)
+            return UnitResult(Verdict.RETRY, outcome=outcome, reason=info.name, message=message)
+        record_failure(progress, message, now=now, base=base, cap=cap, retry=False)
+        return UnitResult(
+            Verdict.TERMINAL,
+            outcome=outcome,
+            reason=info.name,
+            message=message,
+            notices=[Notice("Warning", "Failed", f"{label}: {message}")],
+        )
+    # Another execution failure (e.g. gas): may clear up (a funded coin, a lower load).
+    message = f"{where} failed: {outcome.error or outcome.status.value}"
+    metrics.TX_RETRIES.labels(kind).inc()
+    record_failure(progress, message, now=now, base=base, cap=cap)
+    return UnitResult(
+        Verdict.RETRY,
+        outcome=outcome,
+        reason="ExecutionFailed",
+        message=message,
+        notices=[Notice("Warning", "Failed", f"{label}: {message}")],
+    )

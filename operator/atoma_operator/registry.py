@@ -1,0 +1,97 @@
+"""An in-memory index: stack small id -> the resources that mention it.
+
+Fed by kopf's watch stream (every ADDED/MODIFIED/DELETED event), read by the chain
+follower, so that an on-chain event costs one lookup here instead of a list call to
+the apiserver: the follower's cost grows with chain events, not with resources.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from atoma_operator.kube import ObjectKey
+
+
+class StackRegistry:
+    def __init__(self) -> None:
+        self._by_stack: dict[int, set[ObjectKey]] = defaultdict(set)
+        self._stacks_of: dict[ObjectKey, frozenset[int]] = {}
+        self._open: set[ObjectKey] = set()
+        self._condition: dict[ObjectKey, str] = {}
+
+    def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
+        """Apply one watch event; `open` resources still wait for an on-chain outcome."""
+        meta = body.get("metadata") or {}
+        key = ObjectKey(kind, meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.forget(key)
+            return
+        stacks = frozenset(int(s) for s in (body.get("spec") or {}).get("stackSmallIds") or ())
+        old = self._stacks_of.get(key, frozenset())
+        for stack in old - stacks:
+            self._discard(stack, key)
+        for stack in stacks:
+            self._by_stack[stack].add(key)
+        self._stacks_of[key] = stacks
+        self._condition[key] = _condition_of(body)
+        if _is_final(body):
+            self._open.discard(key)
+        else:
+            self._open.add(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        for stack in self._stacks_of.pop(key, frozenset()):
+            self._discard(stack, key)
+        self._open.discard(key)
+        self._condition.pop(key, None)
+
+    def _discard(self, stack: int, key: ObjectKey) -> None:
+        keys = self._by_stack.get(stack)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_stack[stack]
+
+    def resources_for(self, stack_small_id: int) -> set[ObjectKey]:
+        return set(self._by_stack.get(stack_small_id, ()))
+
+    def open_resources(self) -> Iterable[ObjectKey]:
+        return list(self._open)
+
+    def stacks_of(self, key: ObjectKey) -> frozenset[int]:
+        return self._stacks_of.get(key, frozenset())
+
+    def condition_counts(self) -> dict[str, dict[str, int]]:
+        """Resources per kind and summarised condition, for the metrics gauge."""
+        out: dict[str, dict[str, int]] = {}
+        for key, cond in self._condition.items():
+            counts = out.setdefault(key.kind, {"Ready": 0, "Reconciling": 0, "Stalled": 0})
+            counts[cond] = counts.get(cond, 0) + 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self._stacks_of)
+
+
+def _is_final(body: dict[str, Any]) -> bool:
+    """Final: nothing on chain can change the resource any more (settled, failed, disputed)."""
+    status = body.get("status") or {}
+    conditions = status.get("conditions") or []
+    for cond in conditions:
+        if cond.get("type") == "Stalled" and cond.get("status") == "True":
+            return True
+        if cond.get("type") == "Settled" and cond.get("status") == "True":
+            return True
+    return False
+
+
+def _condition_of(body: dict[str, Any]) -> str:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    state = {c.get("type"): c.get("status") for c in conditions}
+    if state.get("Stalled") == "True":
+        return "Stalled"
+    if state.get("Ready") == "True":
+        return "Ready"
+    return "Reconciling"

@@ -1,0 +1,219 @@
+"""What both resources share about submitting transactions: the request fields of
+the spec and the per-transaction progress (with its write-ahead record) in status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import Field, Strict, model_validator
+from pydantic.config import JsonDict
+
+from atoma_operator.resources.common import (
+    MAX_SAFE_INTEGER,
+    MAX_STACKS,
+    U64,
+    Digest,
+    ErrorText,
+    K8sModel,
+    ObjectId,
+    StackIdList,
+    StatusModel,
+    Timestamp,
+    cel,
+)
+from atoma_operator.resources.proofs import (
+    PROOF_SCHEME_DESCRIPTION,
+    ProofScheme,
+    StackProof,
+)
+from atoma_operator.sui.types import ObjectRef, SignedTransaction
+
+GAS_BUDGET_MIN = 1_000
+GAS_BUDGET_MAX = 50_000_000_000
+"""Sui's maximum transaction gas budget (50 SUI). The chain also enforces a minimum of
+gas price x 1,000 units; the static floor here only catches obvious typos."""
+DEFAULT_GAS_BUDGET = 50_000_000
+"""Applied by the operator (settings), not by the apiserver: the seed's default."""
+MAX_TX_BYTES_B64 = 174764
+"""base64 of Sui's maximum transaction size (128 KiB)."""
+MAX_SIGNATURE_B64 = 8192
+"""A multisig signature is the largest kind; a single one is ~132 characters."""
+
+ProofList = Annotated[
+    list[StackProof],
+    Field(
+        min_length=1,
+        max_length=MAX_STACKS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["stackSmallId"],
+        },
+    ),
+]
+"""One entry per stack, keyed by stackSmallId (the apiserver rejects two for one)."""
+
+PROOFS_UNLISTED_MESSAGE = (
+    "every entry of spec.proofs must be for a stack listed in spec.stackSmallIds"
+)
+PROOFS_MISSING_MESSAGE = "spec.proofs needs an entry for every stack in spec.stackSmallIds"
+
+
+def proofs_match_stacks_rules() -> list[JsonDict]:
+    """CEL on a spec: proofs and stackSmallIds name the same stacks.
+
+    Both lists are unique (set / map), so two inclusion checks suffice; each is
+    O(n^2) over at most 256 entries, well inside the apiserver's cost budget.
+    """
+    return [
+        cel(
+            "self.proofs.all(p, p.stackSmallId in self.stackSmallIds)",
+            PROOFS_UNLISTED_MESSAGE,
+            field_path=".proofs",
+        ),
+        cel(
+            "self.stackSmallIds.all(id, self.proofs.exists(p, p.stackSmallId == id))",
+            PROOFS_MISSING_MESSAGE,
+            field_path=".proofs",
+            reason="FieldValueRequired",
+        ),
+    ]
+
+
+def immutable_rule(kind: str) -> JsonDict:
+    """CEL transition rule: the spec of a one-shot resource never changes."""
+    return cel("self == oldSelf", f"spec is immutable: create a new {kind} to submit again")
+
+
+class SubmissionSpec(K8sModel):
+    """Request fields every submitting resource has (the seed's POST bodies)."""
+
+    stack_small_ids: StackIdList
+    node_small_id: U64 | None = Field(
+        default=None,
+        description="The node badge to use; omitted when the operator holds one badge.",
+    )
+    gas: ObjectId | None = Field(
+        default=None,
+        description="A SUI coin to pay gas with (transactions are serialised on it); "
+        "omitted: a coin from the operator's pool.",
+    )
+    gas_budget: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=GAS_BUDGET_MIN,
+        le=GAS_BUDGET_MAX,
+        description="MIST per transaction; omitted: the operator's default "
+        f"({DEFAULT_GAS_BUDGET:,}).",
+    )
+    gas_price: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=1,
+        le=GAS_BUDGET_MAX,
+        description="MIST per gas unit; omitted: the network's reference gas price.",
+    )
+    proofs: ProofList
+    proof_scheme: ProofScheme | None = Field(default=None, description=PROOF_SCHEME_DESCRIPTION)
+
+    def proof_for(self, stack_small_id: int) -> StackProof:
+        """The proof entry of a listed stack (validation guarantees there is one)."""
+        for proof in self.proofs:
+            if proof.stack_small_id == stack_small_id:
+                return proof
+        raise KeyError(stack_small_id)
+
+    @model_validator(mode="after")
+    def _proofs_match_stacks(self) -> Self:
+        listed = set(self.stack_small_ids)
+        proved = [p.stack_small_id for p in self.proofs]
+        if len(set(proved)) != len(proved):
+            raise ValueError("spec.proofs has two entries for one stack")
+        if unlisted := sorted(set(proved) - listed):
+            raise ValueError(f"{PROOFS_UNLISTED_MESSAGE} (not listed: {unlisted})")
+        if missing := sorted(listed - set(proved)):
+            raise ValueError(f"{PROOFS_MISSING_MESSAGE} (missing: {missing})")
+        return self
+
+
+class GasCoinRef(StatusModel):
+    """The gas coin version a signed transaction locks (`ObjectRef` in status form)."""
+
+    object_id: ObjectId
+    version: U64
+    digest: Digest
+
+    @classmethod
+    def from_ref(cls, ref: ObjectRef) -> GasCoinRef:
+        return cls(object_id=ref.object_id, version=ref.version, digest=ref.digest)
+
+    def to_ref(self) -> ObjectRef:
+        return ObjectRef(object_id=self.object_id, version=self.version, digest=self.digest)
+
+
+class PendingTransaction(StatusModel):
+    """Write-ahead intent, stored before executing (ARCHITECTURE "submission protocol").
+
+    It holds what is needed to finish the *same* transaction after a crash: the
+    digest (to look it up), the signed bytes and signatures (Sui deduplicates by
+    digest, so re-sending is safe), and the gas coin reference (to tell when the coin
+    has moved on and a rebuild is needed). Signatures are kept although the operator
+    could re-sign: they are public once sent, small (~132 characters for Ed25519),
+    and keeping them means recovery never needs the key or a deterministic signer.
+    Nothing secret is stored here.
+    """
+
+    digest: Digest
+    tx_bytes: str = Field(max_length=MAX_TX_BYTES_B64, description="BCS TransactionData, base64.")
+    signatures: list[Annotated[str, Field(max_length=MAX_SIGNATURE_B64)]] = Field(
+        min_length=1, max_length=4, description="Serialized signatures, base64."
+    )
+    gas_coin: GasCoinRef
+    gas_budget: U64
+    gas_price: U64
+    attempt: int = Field(ge=1, le=MAX_SAFE_INTEGER)
+    recorded_at: Timestamp
+
+    @classmethod
+    def from_signed(
+        cls, tx: SignedTransaction, *, attempt: int, recorded_at: datetime
+    ) -> PendingTransaction:
+        return cls(
+            digest=tx.digest,
+            tx_bytes=tx.tx_bytes_b64,
+            signatures=list(tx.signatures),
+            gas_coin=GasCoinRef.from_ref(tx.gas_coin),
+            gas_budget=tx.gas_budget,
+            gas_price=tx.gas_price,
+            attempt=attempt,
+            recorded_at=recorded_at,
+        )
+
+    def to_signed(self) -> SignedTransaction:
+        return SignedTransaction(
+            digest=self.digest,
+            tx_bytes_b64=self.tx_bytes,
+            signatures=tuple(self.signatures),
+            gas_coin=self.gas_coin.to_ref(),
+            gas_budget=self.gas_budget,
+            gas_price=self.gas_price,
+        )
+
+
+class TransactionProgress(StatusModel):
+    """Per-transaction bookkeeping shared by stack and attestation entries."""
+
+    tx_digest: Digest | None = Field(
+        default=None, description="The executed transaction (its effects are recorded)."
+    )
+    attempts: int = Field(default=0, ge=0, le=MAX_SAFE_INTEGER)
+    last_error: ErrorText | None = None
+    last_failure_time: Timestamp | None = None
+    next_retry_time: Timestamp | None = None
+    gas_used_mist: int | None = Field(
+        default=None,
+        ge=-MAX_SAFE_INTEGER,
+        le=MAX_SAFE_INTEGER,
+        description="Net gas charged: computation + storage - rebate (may be negative).",
+    )
+    pending: PendingTransaction | None = Field(
+        default=None, description="Signed and recorded, not yet known to be executed."
+    )

@@ -1,0 +1,88 @@
+"""Everything the handlers share for the life of the operator process.
+
+Built once at start-up (from settings: gateway, signer, gas pool, AtomaDb refs) and
+torn down at clean-up; handlers reach it through kopf's memo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
+from atoma_operator.kube import Kube, NotFound
+from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
+from atoma_operator.reconcile.tickets import TicketReader
+from atoma_operator.registry import StackRegistry
+from atoma_operator.settings import Settings
+from atoma_operator.sui.gas import GasCoinManager
+from atoma_operator.sui.gateway import SuiGateway
+from atoma_operator.sui.keys import KeyLoadError, load_signer, parse_signer
+
+
+class ConfigurationError(Exception):
+    """Settings that make running impossible; the message says which and why."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    gateway: SuiGateway
+    kube: Kube
+    ctx: ReconcileContext
+    registry: StackRegistry
+
+    @classmethod
+    async def create(cls, settings: Settings, kube: Kube | None = None) -> Runtime:
+        if settings.package_id is None or settings.atoma_db_id is None:
+            raise ConfigurationError("ATOMA_PACKAGE_ID and ATOMA_ATOMA_DB_ID must be set")
+        try:
+            if settings.key_file is not None:
+                signer = load_signer(
+                    path=settings.key_file, derivation_path=settings.key_derivation_path
+                )
+            elif settings.signing_key is not None:
+                signer = parse_signer(
+                    settings.signing_key.get_secret_value(),
+                    derivation_path=settings.key_derivation_path,
+                )
+            else:
+                raise ConfigurationError(
+                    "no signing key: set ATOMA_KEY_FILE (or ATOMA_SIGNING_KEY)"
+                )
+        except KeyLoadError as exc:
+            raise ConfigurationError(str(exc)) from None
+        gateway = SuiGateway(
+            settings.sui_rpc_url,
+            signer,
+            request_timeout=settings.sui_request_timeout_seconds,
+            execute_timeout=max(settings.sui_request_timeout_seconds, 30.0),
+        )
+        kube = kube or Kube()
+        gas = GasCoinManager(gateway, owner=signer.address)
+        db = await gateway.shared_object(settings.atoma_db_id, mutable=True)
+        random = await gateway.shared_object(RANDOM_OBJECT_ID, mutable=False)
+        tickets = TicketReader(gateway, package_id=settings.package_id, db_id=settings.atoma_db_id)
+
+        async def read_value(namespace: str, kind: str, name: str, key: str) -> bytes:
+            try:
+                return await kube.read_config_bytes(namespace, kind=kind, name=name, key=key)
+            except NotFound as exc:
+                raise LookupError(str(exc)) from None
+
+        ctx = ReconcileContext(
+            gateway=gateway,
+            gas=gas,
+            settings=settings,
+            tickets=tickets,
+            read_value=read_value,
+            db=db,
+            random=random,
+            submit_slots=asyncio.Semaphore(settings.concurrency),
+            locks=KeyedLocks(),
+        )
+        return cls(settings, gateway, kube, ctx, StackRegistry())
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        self.kube.close()

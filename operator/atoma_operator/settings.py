@@ -1,0 +1,117 @@
+"""Operator-wide settings, read from environment variables and an optional mounted file.
+
+Precedence (highest first): constructor arguments, `ATOMA_*` environment variables, the
+YAML file named by `ATOMA_CONFIG_FILE` (the Helm chart mounts its ConfigMap there),
+defaults. The signing key is never a setting value: only the path of a mounted file
+(`ATOMA_KEY_FILE`) or, for local development, `ATOMA_SIGNING_KEY` held as a SecretStr so
+it cannot leak through repr or validation errors.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+OBJECT_ID_PATTERN = r"^0x[0-9a-f]{64}$"
+ObjectIdStr = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
+
+DEFAULT_GAS_BUDGET = 50_000_000
+"""The node software's default budget (MIST), kept so that behaviour matches the daemon."""
+
+
+class LogFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class NodeBadge(BaseModel):
+    """A NodeBadge owned by the operator's address, and the node small id it proves."""
+
+    object_id: ObjectIdStr
+    node_small_id: Annotated[int, Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATOMA_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- chain -----------------------------------------------------------------------------
+    sui_rpc_url: str = Field(
+        default="http://127.0.0.1:9000",
+        description="Sui full-node gRPC endpoint; https:// opens TLS, http:// a plaintext channel.",
+    )
+    sui_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    package_id: ObjectIdStr | None = Field(default=None, description="Atoma Move package id.")
+    atoma_db_id: ObjectIdStr | None = Field(default=None, description="AtomaDb shared object id.")
+    badges: list[NodeBadge] = Field(default_factory=list)
+
+    # --- signing key (never logged) --------------------------------------------------------
+    key_file: Path | None = Field(default=None, description="Mounted file holding the key.")
+    signing_key: SecretStr | None = Field(default=None, description="Dev only: the key itself.")
+    key_derivation_path: str | None = None
+
+    # --- gas -------------------------------------------------------------------------------
+    gas_budget: int = Field(default=DEFAULT_GAS_BUDGET, ge=1_000)
+    gas_price: int | None = Field(default=None, ge=1, description="None: reference gas price.")
+    gas_coins: list[ObjectIdStr] = Field(
+        default_factory=list, description="Pool of coins to use when a resource names none."
+    )
+
+    # --- running ---------------------------------------------------------------------------
+    concurrency: int = Field(default=8, ge=1, le=512, description="Max concurrent submissions.")
+    namespaces: list[str] = Field(default_factory=list, description="Empty: all namespaces.")
+    operator_namespace: str = Field(default="default", validation_alias="POD_NAMESPACE")
+    state_configmap: str = "atoma-operator-state"
+    follower_interval_seconds: float = Field(default=2.0, gt=0)
+    follower_page_size: int = Field(default=100, ge=1, le=1000)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    log_format: LogFormat = LogFormat.TEXT
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if self.key_file is not None and self.signing_key is not None:
+            raise ValueError("set either ATOMA_KEY_FILE or ATOMA_SIGNING_KEY, not both")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("ATOMA_CONFIG_FILE")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    def badge_for(self, node_small_id: int) -> NodeBadge | None:
+        return next((b for b in self.badges if b.node_small_id == node_small_id), None)
+
+    def read_key_text(self) -> str | None:
+        """The key material, from the mounted file or the dev variable; never log the result."""
+        if self.key_file is not None:
+            return self.key_file.read_text(encoding="utf-8").strip()
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value().strip()
+        return None

@@ -1,0 +1,69 @@
+"""Injected faults and call counters, so tests can break the node on purpose and count.
+
+Faults are checked by every RPC before it does anything; counters record each call
+per method and, separately, the calls that arrived while the node was "down".
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    execute_latency: float = 0.0  # seconds every ExecuteTransaction waits before executing
+    lose_responses: int = 0  # the next N executions run, then answer UNAVAILABLE
+    _down_until: float | None = None  # monotonic deadline; inf = until cleared
+    calls: Counter[str] = field(default_factory=Counter)
+    calls_while_down: Counter[str] = field(default_factory=Counter)
+    lost_responses: list[str] = field(default_factory=list)  # digests whose answer was dropped
+
+    def set_unavailable(self, seconds: float | None) -> None:
+        """Answer UNAVAILABLE for `seconds` (None = until `clear`)."""
+        self._down_until = float("inf") if seconds is None else time.monotonic() + seconds
+
+    @property
+    def unavailable(self) -> bool:
+        if self._down_until is None:
+            return False
+        if time.monotonic() >= self._down_until:
+            self._down_until = None
+            return False
+        return True
+
+    def record_call(self, method: str) -> bool:
+        """Count the call; True when it must be refused as UNAVAILABLE."""
+        self.calls[method] += 1
+        if self.unavailable:
+            self.calls_while_down[method] += 1
+            return True
+        return False
+
+    def take_lost_response(self) -> bool:
+        if self.lose_responses > 0:
+            self.lose_responses -= 1
+            return True
+        return False
+
+    def clear(self) -> None:
+        self.execute_latency = 0.0
+        self.lose_responses = 0
+        self._down_until = None
+
+    def reset_counters(self) -> None:
+        self.calls.clear()
+        self.calls_while_down.clear()
+        self.lost_responses.clear()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "execute_latency": self.execute_latency,
+            "lose_responses": self.lose_responses,
+            "unavailable": self.unavailable,
+            "calls": dict(self.calls),
+            "calls_while_down": dict(self.calls_while_down),
+            "lost_responses": list(self.lost_responses),
+        }

@@ -1,0 +1,927 @@
+"""The chain core: objects, owned-object locks, execution, gas, checkpoints, epochs.
+
+One process, one "validator": a transaction is final the moment it is committed, and
+each committed transaction gets its own checkpoint. What is modelled faithfully is
+what a client can observe: digests known in advance, deduplication by digest, stale
+object references refused, an owned object used by two different transactions
+locked until the epoch ends (equivocation), gas charged even for aborts, and
+simulation that changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import bcs
+from .crypto import (
+    SignatureError,
+    b58encode,
+    blake2b256,
+    transaction_digest,
+    verify_user_signature,
+)
+from .effects import (
+    ChangedObj,
+    CheckpointRecord,
+    EventRecord,
+    ExecError,
+    ExecutedTx,
+    GasSummary,
+    UnchangedShared,
+)
+from .objects import (
+    CLOCK_ID,
+    GENESIS_DIGEST,
+    Contents,
+    RANDOM_ID,
+    SUI_COIN_TYPE,
+    Owner,
+    StoredObject,
+    coin_value,
+    derive_object_id,
+)
+from .runtime import (
+    ArgValue,
+    CallContext,
+    ExecutionFailure,
+    MoveRuntime,
+    ObjectValue,
+    PureValue,
+)
+from .txdata import (
+    Arg,
+    MergeCoinsCmd,
+    MoveCallCmd,
+    ObjRef,
+    OwnedInput,
+    PureInput,
+    ReceivingInput,
+    SharedInput,
+    SplitCoinsCmd,
+    TransactionData,
+    TransactionDecodeError,
+    TransferObjectsCmd,
+    UnsupportedCmd,
+    decode_transaction,
+)
+
+DEFAULT_REFERENCE_GAS_PRICE = 1000
+BASE_COMPUTATION_UNITS = 1000  # also the minimum budget, in units of the gas price
+MOVE_CALL_UNITS = 1000
+OTHER_COMMAND_UNITS = 100
+MAX_TX_GAS = 50_000_000_000
+STORAGE_PRICE = 76
+STORAGE_UNITS_PER_BYTE = 100
+REBATE_PERCENT = 99
+FRAMEWORK_PACKAGES = frozenset(bcs.normalize_address(a) for a in ("0x1", "0x2", "0x3"))
+
+
+class Rejected(Exception):
+    """Refused before execution: nothing ran, nothing was charged, nothing was recorded.
+
+    `status` is the gRPC status name the service answers with.
+    """
+
+    def __init__(self, message: str, status: str = "INVALID_ARGUMENT") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def storage_cost(obj: StoredObject) -> int:
+    return len(obj.encode()) * STORAGE_UNITS_PER_BYTE * STORAGE_PRICE
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    reference_gas_price: int
+    start_ms: int
+    first_checkpoint: int
+    end_ms: int | None = None
+    last_checkpoint: int | None = None
+
+
+@dataclass
+class _Run:
+    """Working state of one execution; discarded on failure."""
+
+    tx: TransactionData
+    digest: str
+    inputs: dict[str, StoredObject]  # pre-transaction state of everything read or written
+    objects: dict[str, StoredObject]
+    mutable: list[str]
+    results: list[list[tuple[str, Any]]] = field(default_factory=list)
+    created: dict[str, int] = field(default_factory=dict)  # id -> creating command
+    transferred: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    events: list[tuple[str, str, str, Contents]] = field(default_factory=list)
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+
+
+class Ledger:
+    """The stand-in's whole chain state; every method runs on one asyncio loop."""
+
+    def __init__(
+        self,
+        *,
+        reference_gas_price: int = DEFAULT_REFERENCE_GAS_PRICE,
+        chain_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self.chain_id = chain_id or b58encode(blake2b256(b"sui-localnet-genesis"))
+        self.runtimes: dict[str, MoveRuntime] = {}
+        self.objects: dict[str, StoredObject] = {}
+        self.history: dict[tuple[str, int], StoredObject] = {}
+        self.transactions: dict[str, ExecutedTx] = {}
+        self.checkpoints: list[CheckpointRecord] = []
+        self.events: list[EventRecord] = []
+        self.epochs: list[EpochRecord] = []
+        self.locks: dict[tuple[str, int], str] = {}
+        self.equivocated: dict[str, tuple[int, str]] = {}  # id -> (epoch, first tx)
+        self.execution_counts: Counter[str] = Counter()
+        self.listeners: list[Callable[[], None]] = []
+        self._pending: dict[str, asyncio.Future[ExecutedTx]] = {}
+        self._admin_counter = 0
+        self._genesis(reference_gas_price)
+
+    # --- genesis and admin --------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        now = int(self._clock() * 1000)
+        if self.checkpoints:
+            now = max(now, self.checkpoints[-1].timestamp_ms)
+        return now
+
+    def _genesis(self, reference_gas_price: int) -> None:
+        now = self._now_ms()
+        self.epochs.append(EpochRecord(0, reference_gas_price, now, 0))
+        self.checkpoints.append(
+            CheckpointRecord(0, b58encode(blake2b256(b"checkpoint-0")), 0, now, (), None)
+        )
+        for object_id, type_name, extra in (
+            (RANDOM_ID, "0x2::random::Random", ()),
+            (CLOCK_ID, "0x2::clock::Clock", (("timestamp_ms", bcs.U64(now)),)),
+        ):
+            value = bcs.Struct(type_name, (("id", bcs.Address(object_id)), *extra))
+            self.put_object(
+                StoredObject(object_id, 1, Owner.shared(1), type_name, value)
+            )
+
+    @property
+    def epoch(self) -> int:
+        return self.epochs[-1].epoch
+
+    @property
+    def reference_gas_price(self) -> int:
+        return self.epochs[-1].reference_gas_price
+
+    def put_object(self, obj: StoredObject) -> StoredObject:
+        self.objects[obj.object_id] = obj
+        self.history[(obj.object_id, obj.version)] = obj
+        return obj
+
+    def new_object_id(self) -> str:
+        """A fresh id for objects the admin surface creates outside any transaction."""
+        self._admin_counter += 1
+        return derive_object_id(self.chain_id, 1_000_000 + self._admin_counter)
+
+    def create_object(
+        self, *, owner: Owner, type_name: str, value: bcs.Struct, object_id: str | None = None
+    ) -> StoredObject:
+        oid = object_id or value_id(value) or self.new_object_id()
+        obj = StoredObject(oid, 1, owner, type_name, value)
+        obj = StoredObject(oid, 1, owner, type_name, value, storage_rebate=storage_cost(obj))
+        self.put_object(obj)
+        self._changed()
+        return obj
+
+    def mint_coin(self, owner: str, balance: int) -> StoredObject:
+        oid = self.new_object_id()
+        return self.create_object(
+            owner=Owner.by(owner), type_name=SUI_COIN_TYPE, value=coin_value(oid, balance)
+        )
+
+    def update_object_value(self, object_id: str, value: bcs.Struct) -> None:
+        """Admin edit of an object's contents (e.g. AtomaDb after an admin helper)."""
+        obj = self.objects[object_id]
+        self.put_object(obj.written(
+            version=obj.version + 1, tx_digest=obj.previous_transaction,
+            storage_rebate=obj.storage_rebate, value=value,
+        ))
+        self._changed()
+
+    def advance_epoch(self, reference_gas_price: int | None = None) -> int:
+        """End the epoch: equivocation locks clear, as on Sui."""
+        now = self._now_ms()
+        current = self.epochs[-1]
+        current.end_ms = now
+        current.last_checkpoint = self.checkpoints[-1].sequence_number
+        self.epochs.append(
+            EpochRecord(
+                current.epoch + 1,
+                reference_gas_price or current.reference_gas_price,
+                now,
+                current.last_checkpoint + 1,
+            )
+        )
+        self.equivocated.clear()
+        self.locks = {k: v for k, v in self.locks.items() if v in self._pending}
+        self._changed()
+        return self.epoch
+
+    def owned_by(self, owner: str, type_filter: str | None = None) -> list[StoredObject]:
+        owner = bcs.normalize_address(owner)
+        out = [
+            o
+            for o in self.objects.values()
+            if o.owner.kind == "address" and o.owner.address == owner
+            and (type_filter is None or type_matches(o.type, type_filter))
+        ]
+        return sorted(out, key=lambda o: o.object_id)
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    # --- execution ----------------------------------------------------------------
+
+    async def execute(
+        self, tx_bytes: bytes, signatures: list[bytes], *, latency: float = 0.0
+    ) -> ExecutedTx:
+        """Validate, lock, execute and commit; idempotent per digest.
+
+        The work runs in its own task so a client that disconnects mid-flight does not
+        stop a transaction the network already accepted.
+        """
+        digest = transaction_digest(tx_bytes)
+        if (done := self.transactions.get(digest)) is not None:
+            return done
+        if (pending := self._pending.get(digest)) is not None:
+            return await asyncio.shield(pending)
+        tx = self._decode(tx_bytes)
+        self._verify_signatures(tx, tx_bytes, signatures)
+        self._precheck(tx, for_execution=True)
+        self._acquire_locks(tx, digest)
+        task = asyncio.ensure_future(self._finish(tx, tx_bytes, digest, signatures, latency))
+        self._pending[digest] = task
+        return await asyncio.shield(task)
+
+    async def _finish(
+        self,
+        tx: TransactionData,
+        tx_bytes: bytes,
+        digest: str,
+        signatures: list[bytes],
+        latency: float,
+    ) -> ExecutedTx:
+        try:
+            if latency > 0:
+                await asyncio.sleep(latency)  # injected network/consensus latency
+            result = self._run(tx, tx_bytes, digest, signatures, simulate=False)
+            self._commit(result)
+            return result
+        except BaseException:
+            for ref in tx.owned_refs():
+                if self.locks.get((ref.object_id, ref.version)) == digest:
+                    del self.locks[(ref.object_id, ref.version)]
+            raise
+        finally:
+            self._pending.pop(digest, None)
+
+    def simulate(self, tx_bytes: bytes) -> ExecutedTx:
+        """Execute against current state and throw the result away; no signatures needed."""
+        tx = self._decode(tx_bytes)
+        self._precheck(tx, for_execution=False)
+        return self._run(tx, tx_bytes, transaction_digest(tx_bytes), [], simulate=True)
+
+    def is_pending(self, digest: str) -> bool:
+        return digest in self._pending
+
+    def _decode(self, tx_bytes: bytes) -> TransactionData:
+        try:
+            return decode_transaction(tx_bytes)
+        except TransactionDecodeError as exc:
+            raise Rejected(str(exc)) from None
+
+    def _verify_signatures(
+        self, tx: TransactionData, tx_bytes: bytes, signatures: list[bytes]
+    ) -> None:
+        required = {tx.sender, tx.gas_owner}
+        if len(signatures) != len(required):
+            raise Rejected(
+                f"Expect {len(required)} signer signatures but got {len(signatures)}"
+            )
+        signers: list[str] = []
+        for sig in signatures:
+            try:
+                signers.append(verify_user_signature(sig, tx_bytes).address)
+            except SignatureError as exc:
+                raise Rejected(str(exc)) from None
+        if len(set(signers)) != len(signers):
+            raise Rejected("Invalid user signature: duplicate signature from one signer")
+        for address in sorted(required):
+            if address not in signers:
+                raise Rejected(
+                    f"Invalid user signature: Required Signature from {address} is absent "
+                    f"{sorted(signers)}"
+                )
+
+    def _precheck(self, tx: TransactionData, *, for_execution: bool) -> None:
+        epoch = self.epoch
+        exp = tx.expiration
+        if exp.kind == "Epoch" and exp.epoch is not None and epoch > exp.epoch:
+            raise Rejected("Transaction Expired")
+        if exp.kind == "ValidDuring" and (
+            (exp.min_epoch is not None and epoch < exp.min_epoch)
+            or (exp.max_epoch is not None and epoch > exp.max_epoch)
+        ):
+            raise Rejected("Transaction Expired")
+        rgp = self.reference_gas_price
+        if tx.gas_price < rgp:
+            raise Rejected(f"Gas price {tx.gas_price} under reference gas price (RGP) {rgp}")
+        min_budget = BASE_COMPUTATION_UNITS * tx.gas_price
+        if tx.gas_budget < min_budget:
+            raise Rejected(f"Gas budget: {tx.gas_budget} is lower than min: {min_budget}")
+        if tx.gas_budget > MAX_TX_GAS:
+            raise Rejected(f"Gas budget: {tx.gas_budget} is higher than max: {MAX_TX_GAS}")
+        if not tx.gas_payment:
+            raise Rejected("Missing gas payment")
+        seen: set[str] = set()
+        for ref in tx.owned_refs():
+            if ref.object_id in seen:
+                raise Rejected(
+                    f"Mutable object {ref.object_id} cannot appear more than one in one "
+                    "transaction"
+                )
+            seen.add(ref.object_id)
+        total = 0
+        for ref in tx.gas_payment:
+            coin = self._check_owned(ref, tx.gas_owner, for_execution=for_execution)
+            if not coin.is_coin:
+                raise Rejected(f"Gas object {ref.object_id} is not a SUI coin")
+            total += coin.balance or 0
+        if total < tx.gas_budget:
+            raise Rejected(
+                f"Gas balance is {total}, not enough to pay {tx.gas_budget} with gas price "
+                f"of {tx.gas_price}"
+            )
+        for inp in tx.inputs:
+            if isinstance(inp, OwnedInput):
+                self._check_owned(inp.ref, tx.sender, for_execution=for_execution)
+            elif isinstance(inp, SharedInput):
+                self._check_shared(inp)
+            elif isinstance(inp, ReceivingInput):
+                raise Rejected("Receiving arguments are not supported by the local stand-in",
+                               "UNIMPLEMENTED")
+        random_seen = False
+        for cmd in tx.commands:
+            if isinstance(cmd, UnsupportedCmd):
+                raise Rejected(
+                    f"The local Sui stand-in cannot execute {cmd.name} commands", "UNIMPLEMENTED"
+                )
+            if random_seen and not isinstance(cmd, TransferObjectsCmd | MergeCoinsCmd):
+                raise Rejected(
+                    "PostRandomCommandRestrictions: commands following a command with Random "
+                    "can only be TransferObjects or MergeCoins"
+                )
+            if isinstance(cmd, MoveCallCmd):
+                pkg = bcs.normalize_address(cmd.package)
+                if pkg not in self.runtimes and pkg not in FRAMEWORK_PACKAGES:
+                    raise Rejected(f"Dependent package not found on-chain: {pkg}")
+                random_seen = random_seen or any(
+                    a.kind == "Input"
+                    and a.index < len(tx.inputs)
+                    and isinstance(tx.inputs[a.index], SharedInput)
+                    and tx.inputs[a.index].object_id == RANDOM_ID  # type: ignore[union-attr]
+                    for a in cmd.arguments
+                )
+
+    def _check_owned(self, ref: ObjRef, owner: str, *, for_execution: bool) -> StoredObject:
+        obj = self.objects.get(ref.object_id)
+        if obj is None:
+            raise Rejected(
+                f"Could not find the referenced object {ref.object_id} at version "
+                f"{ref.version}"
+            )
+        if obj.owner.kind == "shared":
+            raise Rejected(f"Object {ref.object_id} is shared and cannot be used as owned")
+        if obj.owner.kind == "object":
+            raise Rejected(
+                f"Object {ref.object_id} is owned by object {obj.owner.address} and cannot be "
+                "passed as a transaction input"
+            )
+        if obj.version != ref.version:
+            raise Rejected(
+                f"Object ID {ref.object_id} Version {ref.version} Digest {ref.digest} is not "
+                f"available for consumption, current version: {obj.version}"
+            )
+        if obj.digest != ref.digest:
+            raise Rejected(
+                f"Invalid Object digest for object {ref.object_id}. Expected digest : "
+                f"{obj.digest}, given digest : {ref.digest}"
+            )
+        if obj.owner.kind == "address" and obj.owner.address != owner:
+            raise Rejected(
+                "Transaction was not signed by the correct sender: Object "
+                f"{ref.object_id} is owned by account address {obj.owner.address}, but given "
+                f"owner/signer address is {owner}"
+            )
+        if for_execution and (eq := self.equivocated.get(ref.object_id)) is not None:
+            raise Rejected(
+                "Failed to sign transaction by a quorum of validators because one or more of "
+                "its objects is equivocated until the next epoch. Other transactions locking "
+                f"these objects:\n- {eq[1]} (object {ref.object_id}, epoch {eq[0]})",
+                "FAILED_PRECONDITION",
+            )
+        return obj
+
+    def _check_shared(self, inp: SharedInput) -> StoredObject:
+        obj = self.objects.get(inp.object_id)
+        if obj is None:
+            raise Rejected(f"Could not find the referenced object {inp.object_id}")
+        if obj.owner.kind != "shared":
+            raise Rejected(f"Object {inp.object_id} is not a shared object")
+        if obj.owner.initial_shared_version != inp.initial_shared_version:
+            raise Rejected(
+                f"SharedObjectStartingVersionMismatch: object {inp.object_id} was shared at "
+                f"version {obj.owner.initial_shared_version}, not {inp.initial_shared_version}"
+            )
+        if inp.object_id in (RANDOM_ID, CLOCK_ID) and inp.mutable:
+            raise Rejected(
+                f"Mutable parameter provided, immutable parameter expected: {inp.object_id}"
+            )
+        return obj
+
+    def _acquire_locks(self, tx: TransactionData, digest: str) -> None:
+        refs = tx.owned_refs()
+        for ref in refs:
+            holder = self.locks.get((ref.object_id, ref.version))
+            if holder is not None and holder != digest:
+                self.equivocated[ref.object_id] = (self.epoch, holder)
+                self._changed()
+                raise Rejected(
+                    f"Object ({ref.object_id}, SequenceNumber({ref.version}), {ref.digest}) "
+                    f"already locked by a different transaction: {holder}. The object is "
+                    "equivocated and cannot be used until the end of the epoch",
+                    "FAILED_PRECONDITION",
+                )
+        for ref in refs:
+            self.locks[(ref.object_id, ref.version)] = digest
+
+    # --- the executor ---------------------------------------------------------------
+
+    def _run(
+        self,
+        tx: TransactionData,
+        tx_bytes: bytes,
+        digest: str,
+        signatures: list[bytes],
+        *,
+        simulate: bool,
+    ) -> ExecutedTx:
+        inputs: dict[str, StoredObject] = {}
+        mutable: list[str] = []
+        readonly: list[str] = []
+        for ref in tx.gas_payment:
+            inputs[ref.object_id] = self.objects[ref.object_id]
+            mutable.append(ref.object_id)
+        for inp in tx.inputs:
+            if isinstance(inp, OwnedInput):
+                inputs[inp.ref.object_id] = self.objects[inp.ref.object_id]
+                mutable.append(inp.ref.object_id)
+            elif isinstance(inp, SharedInput):
+                inputs[inp.object_id] = self.objects[inp.object_id]
+                if inp.mutable and inp.object_id not in mutable:
+                    mutable.append(inp.object_id)
+                elif not inp.mutable and inp.object_id not in readonly:
+                    readonly.append(inp.object_id)
+        readonly = [r for r in readonly if r not in mutable]
+        lamport = max(o.version for o in inputs.values()) + 1
+        snapshots = {pkg: rt.snapshot() for pkg, rt in self.runtimes.items()}
+
+        run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+        error: ExecError | None = None
+        try:
+            for index, cmd in enumerate(tx.commands):
+                run.results.append(self._command(run, index, cmd))
+            unused = [oid for oid in run.created if oid not in run.transferred]
+            if unused:
+                raise ExecutionFailure(ExecError(
+                    "UNUSED_VALUE_WITHOUT_DROP",
+                    f"UnusedValueWithoutDrop {{ result_idx: {run.created[unused[0]]}, "
+                    "secondary_idx: 0 }",
+                    command=run.created[unused[0]],
+                ))
+        except ExecutionFailure as failure:
+            error = failure.error
+            self._restore(snapshots)
+            run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+
+        computation = tx.gas_price * (
+            BASE_COMPUTATION_UNITS
+            + sum(
+                MOVE_CALL_UNITS if isinstance(c, MoveCallCmd) else OTHER_COMMAND_UNITS
+                for c in tx.commands
+            )
+        )
+        gas = self._gas(run, computation)
+        if error is None and gas.computation_cost + gas.storage_cost > tx.gas_budget:
+            error = ExecError(
+                "INSUFFICIENT_GAS", "InsufficientGas: gas budget exhausted", command=None
+            )
+            self._restore(snapshots)
+            run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+            gas = self._gas(run, computation)
+        if gas.net > tx.gas_budget:
+            over = gas.net - tx.gas_budget
+            gas = GasSummary(
+                max(0, gas.computation_cost - over),
+                gas.storage_cost,
+                gas.storage_rebate,
+                gas.non_refundable_storage_fee,
+            )
+        if simulate:
+            self._restore(snapshots)
+
+        changed = self._write(run, lamport, gas)
+        unchanged = [
+            UnchangedShared(oid, inputs[oid].version, inputs[oid].digest, inputs[oid].type)
+            for oid in readonly
+        ]
+        events = [
+            EventRecord(pkg, module, tx.sender, f"{pkg}::{module}::{name}", value, digest, seq)
+            for seq, (pkg, module, name, value) in enumerate(run.events)
+        ]
+        deps = sorted(
+            ({o.previous_transaction for o in inputs.values()} - {GENESIS_DIGEST})
+            & set(self.transactions)
+        )
+        return ExecutedTx(
+            digest=digest,
+            tx_bytes=tx_bytes,
+            signatures=list(signatures),
+            data=tx,
+            error=error,
+            gas=gas,
+            changed=changed,
+            gas_object_id=tx.gas_payment[0].object_id,
+            unchanged_shared=unchanged,
+            events=events,
+            epoch=self.epoch,
+            lamport_version=lamport,
+            dependencies=deps,
+        )
+
+    def _restore(self, snapshots: dict[str, Any]) -> None:
+        for pkg, snap in snapshots.items():
+            self.runtimes[pkg].restore(snap)
+
+    def _gas(self, run: _Run, computation: int) -> GasSummary:
+        written = [run.objects[o] for o in run.mutable if o not in run.deleted]
+        written += [run.objects[o] for o in run.created]
+        storage = sum(storage_cost(o) for o in written)
+        rebate_total = sum(run.inputs[o].storage_rebate for o in run.mutable)
+        rebate = rebate_total * REBATE_PERCENT // 100
+        return GasSummary(computation, storage, rebate, rebate_total - rebate)
+
+    def _write(self, run: _Run, lamport: int, gas: GasSummary) -> list[ChangedObj]:
+        inputs = run.inputs
+        gas_ids = [r.object_id for r in run.tx.gas_payment]
+        primary = gas_ids[0]
+        gas_total = sum(run.objects[g].balance or 0 for g in gas_ids)
+        for extra in gas_ids[1:]:
+            run.deleted.add(extra)  # payment coins are merged into the first one
+        coin = run.objects[primary]
+        run.objects[primary] = StoredObject(
+            coin.object_id, coin.version, coin.owner, coin.type,
+            coin_value(primary, gas_total - gas.net),
+            coin.previous_transaction, coin.storage_rebate,
+        )
+        changed: list[ChangedObj] = []
+        for oid in run.mutable:
+            if oid in run.deleted:
+                changed.append(ChangedObj(oid, inputs[oid], None))
+                continue
+            out = run.objects[oid].written(
+                version=lamport, tx_digest=run.digest, storage_rebate=0
+            )
+            out = out.written(version=lamport, tx_digest=run.digest,
+                              storage_rebate=storage_cost(out))
+            changed.append(ChangedObj(oid, inputs[oid], out))
+        for oid in run.created:
+            out = run.objects[oid].written(version=lamport, tx_digest=run.digest,
+                                           storage_rebate=0)
+            out = out.written(version=lamport, tx_digest=run.digest,
+                              storage_rebate=storage_cost(out))
+            changed.append(ChangedObj(oid, None, out))
+        return changed
+
+    # --- commands -------------------------------------------------------------------
+
+    def _fail(self, kind: str, text: str, command: int, **extra: Any) -> ExecutionFailure:
+        return ExecutionFailure(ExecError(kind, f"{text} in command {command}", command, **extra))
+
+    def _resolve(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> tuple[str, Any]:
+        if arg.kind == "GasCoin":
+            return ("object", run.tx.gas_payment[0].object_id)
+        if arg.kind == "Input":
+            if arg.index >= len(run.tx.inputs):
+                raise self._fail(
+                    "COMMAND_ARGUMENT_ERROR", f"IndexOutOfBounds {{ idx: {arg.index} }}",
+                    cmd_index, argument_index=arg_index, argument_error="INDEX_OUT_OF_BOUNDS",
+                )
+            inp = run.tx.inputs[arg.index]
+            if isinstance(inp, PureInput):
+                return ("pure", inp.value)
+            if isinstance(inp, OwnedInput):
+                return ("object", inp.ref.object_id)
+            if isinstance(inp, SharedInput):
+                return ("object", inp.object_id)
+        if arg.kind in ("Result", "NestedResult") and arg.index < len(run.results):
+            values = run.results[arg.index]
+            if arg.kind == "Result":
+                if len(values) != 1:
+                    raise self._fail(
+                        "COMMAND_ARGUMENT_ERROR", "InvalidResultArity", cmd_index,
+                        argument_index=arg_index, argument_error="INVALID_RESULT_ARITY",
+                    )
+                return values[0]
+            if arg.sub < len(values):
+                return values[arg.sub]
+            raise self._fail(
+                "COMMAND_ARGUMENT_ERROR", "SecondaryIndexOutOfBounds", cmd_index,
+                argument_index=arg_index, argument_error="SECONDARY_INDEX_OUT_OF_BOUNDS",
+            )
+        raise self._fail(
+            "COMMAND_ARGUMENT_ERROR", f"IndexOutOfBounds {{ idx: {arg.index} }}", cmd_index,
+            argument_index=arg_index, argument_error="INDEX_OUT_OF_BOUNDS",
+        )
+
+    def _coin(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> StoredObject:
+        kind, value = self._resolve(run, cmd_index, arg_index, arg)
+        if kind != "object" or not run.objects[value].is_coin or value in run.deleted:
+            raise self._fail(
+                "COMMAND_ARGUMENT_ERROR", "TypeMismatch", cmd_index,
+                argument_index=arg_index, argument_error="TYPE_MISMATCH",
+            )
+        return run.objects[value]
+
+    def _u64(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> int:
+        kind, value = self._resolve(run, cmd_index, arg_index, arg)
+        if kind != "pure" or len(value) != 8:
+            raise self._fail(
+                "COMMAND_ARGUMENT_ERROR", "InvalidBCSBytes", cmd_index,
+                argument_index=arg_index, argument_error="INVALID_BCS_BYTES",
+            )
+        return int.from_bytes(value, "little")
+
+    def _command(self, run: _Run, index: int, cmd: Any) -> list[tuple[str, Any]]:
+        if isinstance(cmd, SplitCoinsCmd):
+            return self._split(run, index, cmd)
+        if isinstance(cmd, MergeCoinsCmd):
+            return self._merge(run, index, cmd)
+        if isinstance(cmd, TransferObjectsCmd):
+            return self._transfer(run, index, cmd)
+        assert isinstance(cmd, MoveCallCmd)
+        return self._move_call(run, index, cmd)
+
+    def _split(self, run: _Run, index: int, cmd: SplitCoinsCmd) -> list[tuple[str, Any]]:
+        coin = self._coin(run, index, 0, cmd.coin)
+        amounts = [self._u64(run, index, i + 1, a) for i, a in enumerate(cmd.amounts)]
+        remaining = (coin.balance or 0) - sum(amounts)
+        floor = run.tx.gas_budget if coin.object_id == run.tx.gas_payment[0].object_id else 0
+        if remaining < floor:
+            raise self._fail(
+                "INSUFFICIENT_COIN_BALANCE", "InsufficientCoinBalance", index
+            )
+        run.objects[coin.object_id] = StoredObject(
+            coin.object_id, coin.version, coin.owner, coin.type,
+            coin_value(coin.object_id, remaining), coin.previous_transaction,
+            coin.storage_rebate,
+        )
+        out: list[tuple[str, Any]] = []
+        for amount in amounts:
+            oid = derive_object_id(run.digest, next(run.counter))
+            run.objects[oid] = StoredObject(
+                oid, 0, Owner.by(run.tx.sender), SUI_COIN_TYPE, coin_value(oid, amount)
+            )
+            run.created[oid] = index
+            out.append(("object", oid))
+        return out
+
+    def _merge(self, run: _Run, index: int, cmd: MergeCoinsCmd) -> list[tuple[str, Any]]:
+        target = self._coin(run, index, 0, cmd.target)
+        total = target.balance or 0
+        for i, src in enumerate(cmd.sources):
+            coin = self._coin(run, index, i + 1, src)
+            if coin.object_id in (target.object_id, run.tx.gas_payment[0].object_id):
+                raise self._fail(
+                    "COMMAND_ARGUMENT_ERROR", "InvalidGasCoinUsage", index,
+                    argument_index=i + 1, argument_error="INVALID_GAS_COIN_USAGE",
+                )
+            total += coin.balance or 0
+            run.deleted.add(coin.object_id)
+            run.created.pop(coin.object_id, None)
+        run.objects[target.object_id] = StoredObject(
+            target.object_id, target.version, target.owner, target.type,
+            coin_value(target.object_id, total), target.previous_transaction,
+            target.storage_rebate,
+        )
+        return []
+
+    def _transfer(
+        self, run: _Run, index: int, cmd: TransferObjectsCmd
+    ) -> list[tuple[str, Any]]:
+        kind, recipient = self._resolve(run, index, len(cmd.objects), cmd.address)
+        if kind != "pure" or len(recipient) != 32:
+            raise self._fail(
+                "COMMAND_ARGUMENT_ERROR", "InvalidBCSBytes", index,
+                argument_index=len(cmd.objects), argument_error="INVALID_BCS_BYTES",
+            )
+        owner = Owner.by("0x" + recipient.hex())
+        for i, arg in enumerate(cmd.objects):
+            kind, oid = self._resolve(run, index, i, arg)
+            obj = run.objects.get(oid) if kind == "object" else None
+            if obj is None or obj.owner.kind == "shared" or not obj.has_public_transfer:
+                raise self._fail(
+                    "COMMAND_ARGUMENT_ERROR", "InvalidTransferObject", index,
+                    argument_index=i, argument_error="INVALID_TRANSFER_OBJECT",
+                )
+            run.objects[oid] = StoredObject(
+                obj.object_id, obj.version, owner, obj.type, obj.value,
+                obj.previous_transaction, obj.storage_rebate, obj.has_public_transfer,
+            )
+            run.transferred.add(oid)
+        return []
+
+    def _move_call(self, run: _Run, index: int, cmd: MoveCallCmd) -> list[tuple[str, Any]]:
+        pkg = bcs.normalize_address(cmd.package)
+        runtime = self.runtimes.get(pkg)
+        if runtime is None or not runtime.has_module(cmd.module):
+            raise self._fail(
+                "FUNCTION_NOT_FOUND",
+                f"FunctionNotFound: {pkg}::{cmd.module}::{cmd.function}",
+                index,
+            )
+        args: list[ArgValue] = []
+        for i, arg in enumerate(cmd.arguments):
+            kind, value = self._resolve(run, index, i, arg)
+            if kind == "pure":
+                args.append(PureValue(value))
+            else:
+                if value in run.created:
+                    raise self._fail(
+                        "COMMAND_ARGUMENT_ERROR", "TypeMismatch", index,
+                        argument_index=i, argument_error="TYPE_MISMATCH",
+                    )
+                args.append(ObjectValue(run.objects[value], value in run.mutable))
+        outcome = runtime.call(
+            CallContext(
+                package=pkg,
+                module=cmd.module,
+                function=cmd.function,
+                type_arguments=cmd.type_arguments,
+                args=tuple(args),
+                sender=run.tx.sender,
+                epoch=self.epoch,
+                tx_digest=run.digest,
+                command_index=index,
+            )
+        )
+        for oid, value in outcome.updated.items():
+            obj = self._load_child(run, oid)
+            run.objects[oid] = StoredObject(
+                obj.object_id, obj.version, obj.owner, obj.type, value,
+                obj.previous_transaction, obj.storage_rebate, obj.has_public_transfer,
+            )
+        for oid, new in outcome.created.items():
+            run.objects[oid] = StoredObject(oid, 0, new.owner, new.type, new.value)
+            run.created[oid] = index
+            run.transferred.add(oid)  # placed by Move code, not a dangling PTB value
+        for oid in outcome.deleted:
+            if oid in run.created:
+                del run.created[oid]
+                run.objects.pop(oid, None)
+            elif oid in run.objects or oid in self.objects:
+                self._load_child(run, oid)
+                run.deleted.add(oid)
+        for name, value in outcome.events:
+            run.events.append((pkg, cmd.module, name, value))
+        return []
+
+    def _load_child(self, run: _Run, oid: str) -> StoredObject:
+        """Objects Move code reaches at runtime (dynamic fields) join the written set."""
+        if oid not in run.objects:
+            obj = self.objects[oid]
+            run.inputs[oid] = obj
+            run.objects[oid] = obj
+        if oid not in run.mutable and oid not in run.created:
+            run.mutable.append(oid)
+        return run.objects[oid]
+
+    # --- commit ---------------------------------------------------------------------
+
+    def _commit(self, result: ExecutedTx) -> None:
+        for change in result.changed:
+            if change.output is None:
+                self.objects.pop(change.object_id, None)
+            else:
+                self.put_object(change.output)
+        for ref in result.data.owned_refs():
+            self.locks.pop((ref.object_id, ref.version), None)
+        previous = self.checkpoints[-1]
+        seq = previous.sequence_number + 1
+        now = self._now_ms()
+        checkpoint = CheckpointRecord(
+            seq,
+            b58encode(blake2b256(f"checkpoint-{seq}-{result.digest}".encode())),
+            self.epoch,
+            now,
+            (result.digest,),
+            previous.digest,
+        )
+        self.checkpoints.append(checkpoint)
+        result.checkpoint = seq
+        result.timestamp_ms = now
+        result.events = [
+            EventRecord(e.package_id, e.module, e.sender, e.type, e.value, e.tx_digest,
+                        e.event_seq, seq, 0)
+            for e in result.events
+        ]
+        self.events.extend(result.events)
+        self.transactions[result.digest] = result
+        self.execution_counts[result.digest] += 1
+        self._changed()
+
+    # --- snapshot -------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "objects": [o.dump() for o in self.objects.values()],
+            "transactions": [t.dump() for t in self.transactions.values()],
+            "checkpoints": [c.dump() for c in self.checkpoints],
+            "epochs": [e.__dict__ for e in self.epochs],
+            "equivocated": {k: list(v) for k, v in self.equivocated.items()},
+            "execution_counts": dict(self.execution_counts),
+            "admin_counter": self._admin_counter,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.chain_id = data["chain_id"]
+        self.objects = {}
+        self.history = {}
+        for o in data["objects"]:
+            self.put_object(StoredObject.load(o))
+        self.transactions = {}
+        self.events = []
+        for t in data["transactions"]:
+            tx = ExecutedTx.load(t)
+            self.transactions[tx.digest] = tx
+            for change in tx.changed:
+                if change.output is not None:
+                    self.history[(change.object_id, change.output.version)] = change.output
+        for tx in sorted(self.transactions.values(), key=lambda t: t.checkpoint or 0):
+            self.events.extend(tx.events)
+        self.checkpoints = [CheckpointRecord.load(c) for c in data["checkpoints"]]
+        self.epochs = [EpochRecord(**e) for e in data["epochs"]]
+        self.equivocated = {k: (int(v[0]), str(v[1])) for k, v in data["equivocated"].items()}
+        self.execution_counts = Counter(data["execution_counts"])
+        self._admin_counter = int(data["admin_counter"])
+        self.locks = {}
+
+
+def value_id(value: bcs.Struct) -> str | None:
+    for name, v in value.fields:
+        if name == "id" and isinstance(v, bcs.Address):
+            return bcs.normalize_address(v.value)
+    return None
+
+
+def type_matches(type_name: str, pattern: str) -> bool:
+    """Sui's type filter: `0x2::coin::Coin` matches any `Coin<T>`, a full type matches itself."""
+    return _normalize_type(type_name) == _normalize_type(pattern) or (
+        "<" not in pattern and _normalize_type(type_name).split("<", 1)[0] == _normalize_type(pattern)
+    )
+
+
+def _normalize_type(type_name: str) -> str:
+    out = []
+    for token in type_name.replace(" ", "").replace("<", " < ").replace(">", " > ").replace(",", " , ").split():
+        if "::" in token:
+            addr, rest = token.split("::", 1)
+            try:
+                addr = bcs.normalize_address(addr)
+            except ValueError:
+                pass
+            token = f"{addr}::{rest}"
+        out.append(token)
+    return "".join(out)
