@@ -32,6 +32,29 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run the operator (kopf) until interrupted; settings come from env and files."""
+    import kopf
+
+    from atoma_operator import handlers  # noqa: F401  (registers the handlers)
+    from atoma_operator.settings import Settings
+
+    namespaces = args.namespace or Settings().namespaces
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _cmd_localnet(args: argparse.Namespace) -> int:
+    from sui_localnet.__main__ import main as localnet_main
+
+    return localnet_main(args.rest)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atoma-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,6 +79,35 @@ def _build_parser() -> argparse.ArgumentParser:
         "exit 1 on any difference",
     )
     crds.set_defaults(func=_cmd_crds)
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator",
+        description="Reconcile StackSettlement and Attestation resources. Settings come "
+        "from ATOMA_* environment variables and the file named by ATOMA_CONFIG_FILE.",
+    )
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        metavar="NS",
+        help="watch only this namespace (repeatable); default: ATOMA_NAMESPACES, else all",
+    )
+    run.add_argument(
+        "--liveness",
+        metavar="URL",
+        default=None,
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    localnet = commands.add_parser(
+        "localnet",
+        help="run the local Sui stand-in (dev and tests only)",
+        add_help=False,
+    )
+    localnet.add_argument("rest", nargs=argparse.REMAINDER)
+    localnet.set_defaults(func=_cmd_localnet)
     return parser
 
 

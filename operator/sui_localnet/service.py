@@ -29,7 +29,7 @@ SERVER_NAME = "sui-localnet-standin/0.1"
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 _END = 2**64 - 1
-_PROTOCOL_ATTRIBUTES = {
+_PROTOCOL_CONFIGS = {
     "max_arguments": "512",
     "max_input_objects": "2048",
     "max_num_transferred_move_object_ids": "2048",
@@ -232,8 +232,7 @@ class LedgerService(_Base):
             reference_gas_price=rec.reference_gas_price,
             protocol_config=sp.ProtocolConfig(
                 protocol_version=PROTOCOL_VERSION,
-                attributes=dict(_PROTOCOL_ATTRIBUTES),
-                configs={k: proto.json_value(v) for k, v in _PROTOCOL_ATTRIBUTES.items()},
+                configs={k: proto.json_value(v) for k, v in _PROTOCOL_CONFIGS.items()},
             ),
         )
         mask = proto.requested(
