@@ -32,8 +32,12 @@ class SuiAccount:
 
 
 def make_account(
-    node: LocalSui, scheme: SignatureScheme = SignatureScheme.ED25519, *,
-    coins: int = 2, balance: int = 10 * 10**9, badge: bool = True,
+    node: LocalSui,
+    scheme: SignatureScheme = SignatureScheme.ED25519,
+    *,
+    coins: int = 2,
+    balance: int = 10 * 10**9,
+    badge: bool = True,
 ) -> SuiAccount:
     _, keypair = create_new_keypair(scheme)
     from sui_localnet.crypto import address_of

@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 STARTING = Summary(False, True, False, "Submitting", "submitting transactions")
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the ServiceAccount; elsewhere: $KUBECONFIG, read at login time."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+        **kwargs
+    ) or kopf.login_with_kubeconfig(**kwargs)
+    return info
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Configure kopf and build the shared runtime (chain gateway, gas pool, follower)."""

@@ -26,8 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="atoma-localnet", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000, help="gRPC port (0 = any free port)")
-    p.add_argument("--admin-port", type=int, default=9001,
-                   help="admin HTTP port (0 = any free port, -1 = disabled)")
+    p.add_argument(
+        "--admin-port",
+        type=int,
+        default=9001,
+        help="admin HTTP port (0 = any free port, -1 = disabled)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds ids, the dev key and sampling")
     p.add_argument("--state", type=Path, default=None, help="snapshot file (restored on start)")
     p.add_argument("--sampling-probability", type=float, default=DEFAULT_SAMPLING_PROBABILITY)
@@ -36,8 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--coins", type=int, default=4, help="gas coins for the dev key")
     p.add_argument("--coin-balance", type=int, default=100 * 10**9, help="MIST per gas coin")
     p.add_argument("--stacks", type=int, default=3, help="stacks pre-created for the dev badge")
-    p.add_argument("--security-level", type=int, default=0,
-                   help="security level of the pre-created stacks (2 = sampling consensus)")
+    p.add_argument(
+        "--security-level",
+        type=int,
+        default=0,
+        help="security level of the pre-created stacks (2 = sampling consensus)",
+    )
     return p.parse_args(argv)
 
 
@@ -50,12 +58,16 @@ def provision(node: LocalSui, args: argparse.Namespace) -> dict[str, Any]:
     if not badges:
         badge = node.create_badge(key.address)
         for _ in range(args.stacks):
-            node.create_stack(selected_node_id=badge.node_small_id,
-                              security_level=args.security_level, owner=key.address)
+            node.create_stack(
+                selected_node_id=badge.node_small_id,
+                security_level=args.security_level,
+                owner=key.address,
+            )
         badges = node.model.badges_owned_by(key.address)
     coins = node.ledger.owned_by(key.address, SUI_COIN_TYPE)
     stacks = sorted(
-        sid for sid in range(1, node.model._s.next_stack)
+        sid
+        for sid in range(1, node.model._s.next_stack)
         if (s := node.model.stack(sid)) is not None
         and s.selected_node_id in {b.node_small_id for b in badges}
     )
@@ -65,10 +77,18 @@ def provision(node: LocalSui, args: argparse.Namespace) -> dict[str, Any]:
             "address": key.address,
             "private_key": key.bech32(),
             "scheme": "ED25519",
-            "gas_coins": [{"object_id": c.object_id, "version": c.version, "digest": c.digest,
-                           "balance": c.balance} for c in coins],
-            "badges": [{"object_id": b.object_id, "node_small_id": b.node_small_id}
-                       for b in badges],
+            "gas_coins": [
+                {
+                    "object_id": c.object_id,
+                    "version": c.version,
+                    "digest": c.digest,
+                    "balance": c.balance,
+                }
+                for c in coins
+            ],
+            "badges": [
+                {"object_id": b.object_id, "node_small_id": b.node_small_id} for b in badges
+            ],
             "stacks": stacks,
         },
     }
@@ -89,15 +109,21 @@ def _print_info(info: dict[str, Any]) -> None:
         f"  dev key       : {dev['private_key']}  (throwaway localnet key)",
     ]
     lines += [f"  gas coin      : {c['object_id']} ({c['balance']} MIST)" for c in dev["gas_coins"]]
-    lines += [f"  node badge    : {b['object_id']} (node small id {b['node_small_id']})"
-              for b in dev["badges"]]
+    lines += [
+        f"  node badge    : {b['object_id']} (node small id {b['node_small_id']})"
+        for b in dev["badges"]
+    ]
     lines.append(f"  stacks        : {', '.join(map(str, dev['stacks'])) or 'none'}")
     print("\n".join(lines), flush=True)
 
 
 async def run(args: argparse.Namespace) -> None:
-    node = LocalSui(seed=args.seed, reference_gas_price=args.reference_gas_price,
-                    sampling_probability=args.sampling_probability, state_file=args.state)
+    node = LocalSui(
+        seed=args.seed,
+        reference_gas_price=args.reference_gas_price,
+        sampling_probability=args.sampling_probability,
+        state_file=args.state,
+    )
     await node.start(args.host, args.port, None if args.admin_port < 0 else args.admin_port)
     info = provision(node, args)
     _print_info(info)

@@ -17,8 +17,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _coin(obj: Any) -> dict[str, Any]:
-    return {"object_id": obj.object_id, "version": obj.version, "digest": obj.digest,
-            "balance": obj.balance}
+    return {
+        "object_id": obj.object_id,
+        "version": obj.version,
+        "digest": obj.digest,
+        "balance": obj.balance,
+    }
 
 
 def build_app(node: LocalSui) -> web.Application:
@@ -49,16 +53,24 @@ def build_app(node: LocalSui) -> web.Application:
         return {"object_id": b.object_id, "node_small_id": b.node_small_id, "owner": b.owner}
 
     def stack(d: dict[str, Any], _: web.Request) -> Any:
-        keys = ("selected_node_id", "num_compute_units", "price_per_one_million",
-                "security_level", "owner")
+        keys = (
+            "selected_node_id",
+            "num_compute_units",
+            "price_per_one_million",
+            "security_level",
+            "owner",
+        )
         return {"stack_small_id": node.create_stack(**{k: d[k] for k in keys if k in d})}
 
     def epoch(d: dict[str, Any], _: web.Request) -> Any:
         return {"epoch": node.advance_epoch(d.get("reference_gas_price"))}
 
     def sampling(d: dict[str, Any], _: web.Request) -> Any:
-        node.set_sampling(probability=d.get("probability"), seed=d.get("seed"),
-                          extra_nodes_count=d.get("extra_nodes_count"))
+        node.set_sampling(
+            probability=d.get("probability"),
+            seed=d.get("seed"),
+            extra_nodes_count=d.get("extra_nodes_count"),
+        )
         return {"ok": True}
 
     def faults(d: dict[str, Any], _: web.Request) -> Any:
@@ -89,21 +101,23 @@ def build_app(node: LocalSui) -> web.Application:
         return {"coins": [_coin(c) for c in owned]}
 
     app = web.Application()
-    app.add_routes([
-        web.get("/healthz", route(lambda _d, _r: {"ok": True})),
-        web.get("/info", route(lambda _d, _r: node.info())),
-        web.get("/counters", route(lambda _d, _r: node.counters())),
-        web.post("/counters/reset", route(reset)),
-        web.post("/fund", route(fund)),
-        web.get("/coins/{address}", route(coins)),
-        web.post("/badge", route(badge)),
-        web.post("/stack", route(stack)),
-        web.post("/epoch/advance", route(epoch)),
-        web.post("/sampling", route(sampling)),
-        web.post("/faults", route(faults)),
-        web.post("/faults/clear", route(clear)),
-        web.get("/ticket/{stack}", route(ticket)),
-    ])
+    app.add_routes(
+        [
+            web.get("/healthz", route(lambda _d, _r: {"ok": True})),
+            web.get("/info", route(lambda _d, _r: node.info())),
+            web.get("/counters", route(lambda _d, _r: node.counters())),
+            web.post("/counters/reset", route(reset)),
+            web.post("/fund", route(fund)),
+            web.get("/coins/{address}", route(coins)),
+            web.post("/badge", route(badge)),
+            web.post("/stack", route(stack)),
+            web.post("/epoch/advance", route(epoch)),
+            web.post("/sampling", route(sampling)),
+            web.post("/faults", route(faults)),
+            web.post("/faults/clear", route(clear)),
+            web.get("/ticket/{stack}", route(ticket)),
+        ]
+    )
     return app
 
 

@@ -74,37 +74,47 @@ class AtomaRuntime:
     def call(self, ctx: CallContext) -> CallOutcome:
         sig = _SIGNATURES.get(ctx.function)
         if sig is None:
-            raise _fail(ctx, "FUNCTION_NOT_FOUND",
-                        f"FunctionNotFound: {ctx.package}::{ctx.module}::{ctx.function}")
+            raise _fail(
+                ctx,
+                "FUNCTION_NOT_FOUND",
+                f"FunctionNotFound: {ctx.package}::{ctx.module}::{ctx.function}",
+            )
         if ctx.type_arguments:
             raise _fail(ctx, "TYPE_ARITY_MISMATCH", "TypeArityMismatch")
         if len(ctx.args) != len(sig):
             raise _fail(ctx, "ARITY_MISMATCH", "ArityMismatch")
-        values = [self._arg(ctx, i, kind, arg) for i, (kind, arg) in enumerate(zip(sig, ctx.args))]
+        values = [
+            self._arg(ctx, i, kind, arg)
+            for i, (kind, arg) in enumerate(zip(sig, ctx.args, strict=False))
+        ]
         try:
             result = self._invoke(ctx, values)
         except MoveAbort as abort:
             module_path = abort.module.rsplit("::", 1)
-            raise ExecutionFailure(ExecError(
-                "MOVE_ABORT",
-                f"MoveAbort(MoveLocation {{ module: ModuleId {{ address: "
-                f"{module_path[0].removeprefix('0x')}, name: Identifier(\"{module_path[-1]}\") }}, "
-                f"function: {_FUNCTION_INDEX.get(abort.function, 0)}, instruction: 0, "
-                f"function_name: Some(\"{abort.function}\") }}, {abort.code}) in command "
-                f"{ctx.command_index}",
-                command=ctx.command_index,
-                abort_code=abort.code,
-                abort_package=bcs.normalize_address(module_path[0]),
-                abort_module=module_path[-1],
-                abort_function=abort.function,
-                abort_function_index=_FUNCTION_INDEX.get(abort.function, 0),
-            )) from None
+            raise ExecutionFailure(
+                ExecError(
+                    "MOVE_ABORT",
+                    f"MoveAbort(MoveLocation {{ module: ModuleId {{ address: "
+                    f'{module_path[0].removeprefix("0x")}, name: Identifier("{module_path[-1]}") }}, '
+                    f"function: {_FUNCTION_INDEX.get(abort.function, 0)}, instruction: 0, "
+                    f'function_name: Some("{abort.function}") }}, {abort.code}) in command '
+                    f"{ctx.command_index}",
+                    command=ctx.command_index,
+                    abort_code=abort.code,
+                    abort_package=bcs.normalize_address(module_path[0]),
+                    abort_module=module_path[-1],
+                    abort_function=abort.function,
+                    abort_function_index=_FUNCTION_INDEX.get(abort.function, 0),
+                )
+            ) from None
         except MoveArithmeticError as exc:
-            raise _fail(ctx, "MOVE_PRIMITIVE_RUNTIME_ERROR",
-                        f"MovePrimitiveRuntimeError: {exc}") from None
+            raise _fail(
+                ctx, "MOVE_PRIMITIVE_RUNTIME_ERROR", f"MovePrimitiveRuntimeError: {exc}"
+            ) from None
         except InvalidBadgeInput:
-            raise _fail(ctx, "COMMAND_ARGUMENT_ERROR", "TypeMismatch", arg=1,
-                        arg_kind="TYPE_MISMATCH") from None
+            raise _fail(
+                ctx, "COMMAND_ARGUMENT_ERROR", "TypeMismatch", arg=1, arg_kind="TYPE_MISMATCH"
+            ) from None
         return self._outcome(result)
 
     def _arg(self, ctx: CallContext, index: int, kind: str, arg: ArgValue) -> Any:
@@ -145,22 +155,35 @@ class AtomaRuntime:
         return value
 
     def _invoke(self, ctx: CallContext, v: list[Any]) -> CallResult:
-        m, common = self.model, {"sender": ctx.sender, "epoch": ctx.epoch}
+        m, sender, epoch = self.model, ctx.sender, ctx.epoch
         if ctx.function == "try_settle_stack":
             return m.try_settle_stack(
-                badge_id=v[1], stack_small_id=v[2], num_claimed_compute_units=v[3],
-                committed_stack_proof=v[4], stack_merkle_leaf=v[5], **common,
+                badge_id=v[1],
+                stack_small_id=v[2],
+                num_claimed_compute_units=v[3],
+                committed_stack_proof=v[4],
+                stack_merkle_leaf=v[5],
+                sender=sender,
+                epoch=epoch,
             )
         if ctx.function == "submit_stack_settlement_attestation":
             return m.submit_stack_settlement_attestation(
-                badge_id=v[1], stack_small_id=v[2], committed_stack_proof=v[3],
-                stack_merkle_leaf=v[4], **common,
+                badge_id=v[1],
+                stack_small_id=v[2],
+                committed_stack_proof=v[3],
+                stack_merkle_leaf=v[4],
+                sender=sender,
+                epoch=epoch,
             )
         if ctx.function == "start_attestation_dispute":
             return m.start_attestation_dispute(
-                badge_id=v[1], stack_small_id=v[2], attestation_commitment=v[3], **common
+                badge_id=v[1],
+                stack_small_id=v[2],
+                attestation_commitment=v[3],
+                sender=sender,
+                epoch=epoch,
             )
-        return m.claim_funds(badge_id=v[1], settled_ticket_ids=v[2], **common)
+        return m.claim_funds(badge_id=v[1], settled_ticket_ids=v[2], sender=sender, epoch=epoch)
 
     def _outcome(self, result: CallResult) -> CallOutcome:
         out = CallOutcome()
@@ -204,14 +227,20 @@ def _camel(name: str) -> str:
 def _fail(
     ctx: CallContext, kind: str, text: str, *, arg: int | None = None, arg_kind: str | None = None
 ) -> ExecutionFailure:
-    return ExecutionFailure(ExecError(
-        kind, f"{text} in command {ctx.command_index}", ctx.command_index,
-        argument_index=arg, argument_error=arg_kind,
-    ))
+    return ExecutionFailure(
+        ExecError(
+            kind,
+            f"{text} in command {ctx.command_index}",
+            ctx.command_index,
+            argument_index=arg,
+            argument_error=arg_kind,
+        )
+    )
 
 
-def new_model(package_id: str, db_object_id: str, *, seed: int, sampling_probability: float
-              ) -> AtomaDbModel:
+def new_model(
+    package_id: str, db_object_id: str, *, seed: int, sampling_probability: float
+) -> AtomaDbModel:
     return AtomaDbModel(
         package_id=package_id,
         db_object_id=db_object_id,

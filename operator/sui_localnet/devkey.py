@@ -30,8 +30,10 @@ class DevKey:
 
 def dev_key(seed: int, index: int = 0) -> DevKey:
     secret = blake2b256(f"sui-localnet/dev-key/{seed}/{index}".encode())
-    public = ed25519.Ed25519PrivateKey.from_private_bytes(secret).public_key().public_bytes(
-        Encoding.Raw, PublicFormat.Raw
+    public = (
+        ed25519.Ed25519PrivateKey.from_private_bytes(secret)
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
     )
     keypair = SuiKeyPair.from_pfc_bytes(SignatureScheme.ED25519, public, secret)
     return DevKey(address_of(ED25519_FLAG, public), keypair)

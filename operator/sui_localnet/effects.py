@@ -129,7 +129,9 @@ class ExecutedTx:
     def events_digest(self) -> str | None:
         if not self.events:
             return None
-        return b58encode(blake2b256(b"TransactionEvents::" + b"".join(e.contents for e in self.events)))
+        return b58encode(
+            blake2b256(b"TransactionEvents::" + b"".join(e.contents for e in self.events))
+        )
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -149,7 +151,10 @@ class ExecutedTx:
             "gas_object_id": self.gas_object_id,
             "unchanged_shared": [u.__dict__ for u in self.unchanged_shared],
             "events": [
-                {**{k: v for k, v in e.__dict__.items() if k != "value"}, "value": bcs.dump_value(e.value)}
+                {
+                    **{k: v for k, v in e.__dict__.items() if k != "value"},
+                    "value": bcs.dump_value(e.value),
+                }
                 for e in self.events
             ],
             "epoch": self.epoch,

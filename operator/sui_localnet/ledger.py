@@ -11,14 +11,15 @@ simulation that changes nothing.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import bcs
+from .commands import CommandsMixin, Run
 from .crypto import (
     SignatureError,
     b58encode,
@@ -38,32 +39,25 @@ from .effects import (
 from .objects import (
     CLOCK_ID,
     GENESIS_DIGEST,
-    Contents,
     RANDOM_ID,
     SUI_COIN_TYPE,
+    Contents,
     Owner,
     StoredObject,
     coin_value,
     derive_object_id,
 )
 from .runtime import (
-    ArgValue,
-    CallContext,
     ExecutionFailure,
     MoveRuntime,
-    ObjectValue,
-    PureValue,
 )
 from .txdata import (
-    Arg,
     MergeCoinsCmd,
     MoveCallCmd,
     ObjRef,
     OwnedInput,
-    PureInput,
     ReceivingInput,
     SharedInput,
-    SplitCoinsCmd,
     TransactionData,
     TransactionDecodeError,
     TransferObjectsCmd,
@@ -108,24 +102,7 @@ class EpochRecord:
     last_checkpoint: int | None = None
 
 
-@dataclass
-class _Run:
-    """Working state of one execution; discarded on failure."""
-
-    tx: TransactionData
-    digest: str
-    inputs: dict[str, StoredObject]  # pre-transaction state of everything read or written
-    objects: dict[str, StoredObject]
-    mutable: list[str]
-    results: list[list[tuple[str, Any]]] = field(default_factory=list)
-    created: dict[str, int] = field(default_factory=dict)  # id -> creating command
-    transferred: set[str] = field(default_factory=set)
-    deleted: set[str] = field(default_factory=set)
-    events: list[tuple[str, str, str, Contents]] = field(default_factory=list)
-    counter: itertools.count[int] = field(default_factory=itertools.count)
-
-
-class Ledger:
+class Ledger(CommandsMixin):
     """The stand-in's whole chain state; every method runs on one asyncio loop."""
 
     def __init__(
@@ -171,9 +148,7 @@ class Ledger:
             (CLOCK_ID, "0x2::clock::Clock", (("timestamp_ms", bcs.U64(now)),)),
         ):
             value = bcs.Struct(type_name, (("id", bcs.Address(object_id)), *extra))
-            self.put_object(
-                StoredObject(object_id, 1, Owner.shared(1), type_name, value)
-            )
+            self.put_object(StoredObject(object_id, 1, Owner.shared(1), type_name, value))
 
     @property
     def epoch(self) -> int:
@@ -194,7 +169,7 @@ class Ledger:
         return derive_object_id(self.chain_id, 1_000_000 + self._admin_counter)
 
     def create_object(
-        self, *, owner: Owner, type_name: str, value: bcs.Struct, object_id: str | None = None
+        self, *, owner: Owner, type_name: str, value: Contents, object_id: str | None = None
     ) -> StoredObject:
         oid = object_id or value_id(value) or self.new_object_id()
         obj = StoredObject(oid, 1, owner, type_name, value)
@@ -209,13 +184,17 @@ class Ledger:
             owner=Owner.by(owner), type_name=SUI_COIN_TYPE, value=coin_value(oid, balance)
         )
 
-    def update_object_value(self, object_id: str, value: bcs.Struct) -> None:
+    def update_object_value(self, object_id: str, value: Contents) -> None:
         """Admin edit of an object's contents (e.g. AtomaDb after an admin helper)."""
         obj = self.objects[object_id]
-        self.put_object(obj.written(
-            version=obj.version + 1, tx_digest=obj.previous_transaction,
-            storage_rebate=obj.storage_rebate, value=value,
-        ))
+        self.put_object(
+            obj.written(
+                version=obj.version + 1,
+                tx_digest=obj.previous_transaction,
+                storage_rebate=obj.storage_rebate,
+                value=value,
+            )
+        )
         self._changed()
 
     def advance_epoch(self, reference_gas_price: int | None = None) -> int:
@@ -242,7 +221,8 @@ class Ledger:
         out = [
             o
             for o in self.objects.values()
-            if o.owner.kind == "address" and o.owner.address == owner
+            if o.owner.kind == "address"
+            and o.owner.address == owner
             and (type_filter is None or type_matches(o.type, type_filter))
         ]
         return sorted(out, key=lambda o: o.object_id)
@@ -316,9 +296,7 @@ class Ledger:
     ) -> None:
         required = {tx.sender, tx.gas_owner}
         if len(signatures) != len(required):
-            raise Rejected(
-                f"Expect {len(required)} signer signatures but got {len(signatures)}"
-            )
+            raise Rejected(f"Expect {len(required)} signer signatures but got {len(signatures)}")
         signers: list[str] = []
         for sig in signatures:
             try:
@@ -358,8 +336,7 @@ class Ledger:
         for ref in tx.owned_refs():
             if ref.object_id in seen:
                 raise Rejected(
-                    f"Mutable object {ref.object_id} cannot appear more than one in one "
-                    "transaction"
+                    f"Mutable object {ref.object_id} cannot appear more than one in one transaction"
                 )
             seen.add(ref.object_id)
         total = 0
@@ -379,8 +356,9 @@ class Ledger:
             elif isinstance(inp, SharedInput):
                 self._check_shared(inp)
             elif isinstance(inp, ReceivingInput):
-                raise Rejected("Receiving arguments are not supported by the local stand-in",
-                               "UNIMPLEMENTED")
+                raise Rejected(
+                    "Receiving arguments are not supported by the local stand-in", "UNIMPLEMENTED"
+                )
         random_seen = False
         for cmd in tx.commands:
             if isinstance(cmd, UnsupportedCmd):
@@ -408,8 +386,7 @@ class Ledger:
         obj = self.objects.get(ref.object_id)
         if obj is None:
             raise Rejected(
-                f"Could not find the referenced object {ref.object_id} at version "
-                f"{ref.version}"
+                f"Could not find the referenced object {ref.object_id} at version {ref.version}"
             )
         if obj.owner.kind == "shared":
             raise Rejected(f"Object {ref.object_id} is shared and cannot be used as owned")
@@ -507,23 +484,25 @@ class Ledger:
         lamport = max(o.version for o in inputs.values()) + 1
         snapshots = {pkg: rt.snapshot() for pkg, rt in self.runtimes.items()}
 
-        run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+        run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
         error: ExecError | None = None
         try:
             for index, cmd in enumerate(tx.commands):
                 run.results.append(self._command(run, index, cmd))
             unused = [oid for oid in run.created if oid not in run.transferred]
             if unused:
-                raise ExecutionFailure(ExecError(
-                    "UNUSED_VALUE_WITHOUT_DROP",
-                    f"UnusedValueWithoutDrop {{ result_idx: {run.created[unused[0]]}, "
-                    "secondary_idx: 0 }",
-                    command=run.created[unused[0]],
-                ))
+                raise ExecutionFailure(
+                    ExecError(
+                        "UNUSED_VALUE_WITHOUT_DROP",
+                        f"UnusedValueWithoutDrop {{ result_idx: {run.created[unused[0]]}, "
+                        "secondary_idx: 0 }",
+                        command=run.created[unused[0]],
+                    )
+                )
         except ExecutionFailure as failure:
             error = failure.error
             self._restore(snapshots)
-            run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+            run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
 
         computation = tx.gas_price * (
             BASE_COMPUTATION_UNITS
@@ -538,7 +517,7 @@ class Ledger:
                 "INSUFFICIENT_GAS", "InsufficientGas: gas budget exhausted", command=None
             )
             self._restore(snapshots)
-            run = _Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
+            run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
             gas = self._gas(run, computation)
         if gas.net > tx.gas_budget:
             over = gas.net - tx.gas_budget
@@ -584,7 +563,7 @@ class Ledger:
         for pkg, snap in snapshots.items():
             self.runtimes[pkg].restore(snap)
 
-    def _gas(self, run: _Run, computation: int) -> GasSummary:
+    def _gas(self, run: Run, computation: int) -> GasSummary:
         written = [run.objects[o] for o in run.mutable if o not in run.deleted]
         written += [run.objects[o] for o in run.created]
         storage = sum(storage_cost(o) for o in written)
@@ -592,7 +571,7 @@ class Ledger:
         rebate = rebate_total * REBATE_PERCENT // 100
         return GasSummary(computation, storage, rebate, rebate_total - rebate)
 
-    def _write(self, run: _Run, lamport: int, gas: GasSummary) -> list[ChangedObj]:
+    def _write(self, run: Run, lamport: int, gas: GasSummary) -> list[ChangedObj]:
         inputs = run.inputs
         gas_ids = [r.object_id for r in run.tx.gas_payment]
         primary = gas_ids[0]
@@ -601,231 +580,31 @@ class Ledger:
             run.deleted.add(extra)  # payment coins are merged into the first one
         coin = run.objects[primary]
         run.objects[primary] = StoredObject(
-            coin.object_id, coin.version, coin.owner, coin.type,
+            coin.object_id,
+            coin.version,
+            coin.owner,
+            coin.type,
             coin_value(primary, gas_total - gas.net),
-            coin.previous_transaction, coin.storage_rebate,
+            coin.previous_transaction,
+            coin.storage_rebate,
         )
         changed: list[ChangedObj] = []
         for oid in run.mutable:
             if oid in run.deleted:
                 changed.append(ChangedObj(oid, inputs[oid], None))
                 continue
-            out = run.objects[oid].written(
-                version=lamport, tx_digest=run.digest, storage_rebate=0
+            out = run.objects[oid].written(version=lamport, tx_digest=run.digest, storage_rebate=0)
+            out = out.written(
+                version=lamport, tx_digest=run.digest, storage_rebate=storage_cost(out)
             )
-            out = out.written(version=lamport, tx_digest=run.digest,
-                              storage_rebate=storage_cost(out))
             changed.append(ChangedObj(oid, inputs[oid], out))
         for oid in run.created:
-            out = run.objects[oid].written(version=lamport, tx_digest=run.digest,
-                                           storage_rebate=0)
-            out = out.written(version=lamport, tx_digest=run.digest,
-                              storage_rebate=storage_cost(out))
+            out = run.objects[oid].written(version=lamport, tx_digest=run.digest, storage_rebate=0)
+            out = out.written(
+                version=lamport, tx_digest=run.digest, storage_rebate=storage_cost(out)
+            )
             changed.append(ChangedObj(oid, None, out))
         return changed
-
-    # --- commands -------------------------------------------------------------------
-
-    def _fail(self, kind: str, text: str, command: int, **extra: Any) -> ExecutionFailure:
-        return ExecutionFailure(ExecError(kind, f"{text} in command {command}", command, **extra))
-
-    def _resolve(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> tuple[str, Any]:
-        if arg.kind == "GasCoin":
-            return ("object", run.tx.gas_payment[0].object_id)
-        if arg.kind == "Input":
-            if arg.index >= len(run.tx.inputs):
-                raise self._fail(
-                    "COMMAND_ARGUMENT_ERROR", f"IndexOutOfBounds {{ idx: {arg.index} }}",
-                    cmd_index, argument_index=arg_index, argument_error="INDEX_OUT_OF_BOUNDS",
-                )
-            inp = run.tx.inputs[arg.index]
-            if isinstance(inp, PureInput):
-                return ("pure", inp.value)
-            if isinstance(inp, OwnedInput):
-                return ("object", inp.ref.object_id)
-            if isinstance(inp, SharedInput):
-                return ("object", inp.object_id)
-        if arg.kind in ("Result", "NestedResult") and arg.index < len(run.results):
-            values = run.results[arg.index]
-            if arg.kind == "Result":
-                if len(values) != 1:
-                    raise self._fail(
-                        "COMMAND_ARGUMENT_ERROR", "InvalidResultArity", cmd_index,
-                        argument_index=arg_index, argument_error="INVALID_RESULT_ARITY",
-                    )
-                return values[0]
-            if arg.sub < len(values):
-                return values[arg.sub]
-            raise self._fail(
-                "COMMAND_ARGUMENT_ERROR", "SecondaryIndexOutOfBounds", cmd_index,
-                argument_index=arg_index, argument_error="SECONDARY_INDEX_OUT_OF_BOUNDS",
-            )
-        raise self._fail(
-            "COMMAND_ARGUMENT_ERROR", f"IndexOutOfBounds {{ idx: {arg.index} }}", cmd_index,
-            argument_index=arg_index, argument_error="INDEX_OUT_OF_BOUNDS",
-        )
-
-    def _coin(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> StoredObject:
-        kind, value = self._resolve(run, cmd_index, arg_index, arg)
-        if kind != "object" or not run.objects[value].is_coin or value in run.deleted:
-            raise self._fail(
-                "COMMAND_ARGUMENT_ERROR", "TypeMismatch", cmd_index,
-                argument_index=arg_index, argument_error="TYPE_MISMATCH",
-            )
-        return run.objects[value]
-
-    def _u64(self, run: _Run, cmd_index: int, arg_index: int, arg: Arg) -> int:
-        kind, value = self._resolve(run, cmd_index, arg_index, arg)
-        if kind != "pure" or len(value) != 8:
-            raise self._fail(
-                "COMMAND_ARGUMENT_ERROR", "InvalidBCSBytes", cmd_index,
-                argument_index=arg_index, argument_error="INVALID_BCS_BYTES",
-            )
-        return int.from_bytes(value, "little")
-
-    def _command(self, run: _Run, index: int, cmd: Any) -> list[tuple[str, Any]]:
-        if isinstance(cmd, SplitCoinsCmd):
-            return self._split(run, index, cmd)
-        if isinstance(cmd, MergeCoinsCmd):
-            return self._merge(run, index, cmd)
-        if isinstance(cmd, TransferObjectsCmd):
-            return self._transfer(run, index, cmd)
-        assert isinstance(cmd, MoveCallCmd)
-        return self._move_call(run, index, cmd)
-
-    def _split(self, run: _Run, index: int, cmd: SplitCoinsCmd) -> list[tuple[str, Any]]:
-        coin = self._coin(run, index, 0, cmd.coin)
-        amounts = [self._u64(run, index, i + 1, a) for i, a in enumerate(cmd.amounts)]
-        remaining = (coin.balance or 0) - sum(amounts)
-        floor = run.tx.gas_budget if coin.object_id == run.tx.gas_payment[0].object_id else 0
-        if remaining < floor:
-            raise self._fail(
-                "INSUFFICIENT_COIN_BALANCE", "InsufficientCoinBalance", index
-            )
-        run.objects[coin.object_id] = StoredObject(
-            coin.object_id, coin.version, coin.owner, coin.type,
-            coin_value(coin.object_id, remaining), coin.previous_transaction,
-            coin.storage_rebate,
-        )
-        out: list[tuple[str, Any]] = []
-        for amount in amounts:
-            oid = derive_object_id(run.digest, next(run.counter))
-            run.objects[oid] = StoredObject(
-                oid, 0, Owner.by(run.tx.sender), SUI_COIN_TYPE, coin_value(oid, amount)
-            )
-            run.created[oid] = index
-            out.append(("object", oid))
-        return out
-
-    def _merge(self, run: _Run, index: int, cmd: MergeCoinsCmd) -> list[tuple[str, Any]]:
-        target = self._coin(run, index, 0, cmd.target)
-        total = target.balance or 0
-        for i, src in enumerate(cmd.sources):
-            coin = self._coin(run, index, i + 1, src)
-            if coin.object_id in (target.object_id, run.tx.gas_payment[0].object_id):
-                raise self._fail(
-                    "COMMAND_ARGUMENT_ERROR", "InvalidGasCoinUsage", index,
-                    argument_index=i + 1, argument_error="INVALID_GAS_COIN_USAGE",
-                )
-            total += coin.balance or 0
-            run.deleted.add(coin.object_id)
-            run.created.pop(coin.object_id, None)
-        run.objects[target.object_id] = StoredObject(
-            target.object_id, target.version, target.owner, target.type,
-            coin_value(target.object_id, total), target.previous_transaction,
-            target.storage_rebate,
-        )
-        return []
-
-    def _transfer(
-        self, run: _Run, index: int, cmd: TransferObjectsCmd
-    ) -> list[tuple[str, Any]]:
-        kind, recipient = self._resolve(run, index, len(cmd.objects), cmd.address)
-        if kind != "pure" or len(recipient) != 32:
-            raise self._fail(
-                "COMMAND_ARGUMENT_ERROR", "InvalidBCSBytes", index,
-                argument_index=len(cmd.objects), argument_error="INVALID_BCS_BYTES",
-            )
-        owner = Owner.by("0x" + recipient.hex())
-        for i, arg in enumerate(cmd.objects):
-            kind, oid = self._resolve(run, index, i, arg)
-            obj = run.objects.get(oid) if kind == "object" else None
-            if obj is None or obj.owner.kind == "shared" or not obj.has_public_transfer:
-                raise self._fail(
-                    "COMMAND_ARGUMENT_ERROR", "InvalidTransferObject", index,
-                    argument_index=i, argument_error="INVALID_TRANSFER_OBJECT",
-                )
-            run.objects[oid] = StoredObject(
-                obj.object_id, obj.version, owner, obj.type, obj.value,
-                obj.previous_transaction, obj.storage_rebate, obj.has_public_transfer,
-            )
-            run.transferred.add(oid)
-        return []
-
-    def _move_call(self, run: _Run, index: int, cmd: MoveCallCmd) -> list[tuple[str, Any]]:
-        pkg = bcs.normalize_address(cmd.package)
-        runtime = self.runtimes.get(pkg)
-        if runtime is None or not runtime.has_module(cmd.module):
-            raise self._fail(
-                "FUNCTION_NOT_FOUND",
-                f"FunctionNotFound: {pkg}::{cmd.module}::{cmd.function}",
-                index,
-            )
-        args: list[ArgValue] = []
-        for i, arg in enumerate(cmd.arguments):
-            kind, value = self._resolve(run, index, i, arg)
-            if kind == "pure":
-                args.append(PureValue(value))
-            else:
-                if value in run.created:
-                    raise self._fail(
-                        "COMMAND_ARGUMENT_ERROR", "TypeMismatch", index,
-                        argument_index=i, argument_error="TYPE_MISMATCH",
-                    )
-                args.append(ObjectValue(run.objects[value], value in run.mutable))
-        outcome = runtime.call(
-            CallContext(
-                package=pkg,
-                module=cmd.module,
-                function=cmd.function,
-                type_arguments=cmd.type_arguments,
-                args=tuple(args),
-                sender=run.tx.sender,
-                epoch=self.epoch,
-                tx_digest=run.digest,
-                command_index=index,
-            )
-        )
-        for oid, value in outcome.updated.items():
-            obj = self._load_child(run, oid)
-            run.objects[oid] = StoredObject(
-                obj.object_id, obj.version, obj.owner, obj.type, value,
-                obj.previous_transaction, obj.storage_rebate, obj.has_public_transfer,
-            )
-        for oid, new in outcome.created.items():
-            run.objects[oid] = StoredObject(oid, 0, new.owner, new.type, new.value)
-            run.created[oid] = index
-            run.transferred.add(oid)  # placed by Move code, not a dangling PTB value
-        for oid in outcome.deleted:
-            if oid in run.created:
-                del run.created[oid]
-                run.objects.pop(oid, None)
-            elif oid in run.objects or oid in self.objects:
-                self._load_child(run, oid)
-                run.deleted.add(oid)
-        for name, value in outcome.events:
-            run.events.append((pkg, cmd.module, name, value))
-        return []
-
-    def _load_child(self, run: _Run, oid: str) -> StoredObject:
-        """Objects Move code reaches at runtime (dynamic fields) join the written set."""
-        if oid not in run.objects:
-            obj = self.objects[oid]
-            run.inputs[oid] = obj
-            run.objects[oid] = obj
-        if oid not in run.mutable and oid not in run.created:
-            run.mutable.append(oid)
-        return run.objects[oid]
 
     # --- commit ---------------------------------------------------------------------
 
@@ -852,8 +631,9 @@ class Ledger:
         result.checkpoint = seq
         result.timestamp_ms = now
         result.events = [
-            EventRecord(e.package_id, e.module, e.sender, e.type, e.value, e.tx_digest,
-                        e.event_seq, seq, 0)
+            EventRecord(
+                e.package_id, e.module, e.sender, e.type, e.value, e.tx_digest, e.event_seq, seq, 0
+            )
             for e in result.events
         ]
         self.events.extend(result.events)
@@ -899,7 +679,10 @@ class Ledger:
         self.locks = {}
 
 
-def value_id(value: bcs.Struct) -> str | None:
+def value_id(value: Contents) -> str | None:
+    if isinstance(value, bcs.Raw):
+        found = value.json.get("id") if isinstance(value.json, dict) else None
+        return bcs.normalize_address(found) if isinstance(found, str) else None
     for name, v in value.fields:
         if name == "id" and isinstance(v, bcs.Address):
             return bcs.normalize_address(v.value)
@@ -909,19 +692,24 @@ def value_id(value: bcs.Struct) -> str | None:
 def type_matches(type_name: str, pattern: str) -> bool:
     """Sui's type filter: `0x2::coin::Coin` matches any `Coin<T>`, a full type matches itself."""
     return _normalize_type(type_name) == _normalize_type(pattern) or (
-        "<" not in pattern and _normalize_type(type_name).split("<", 1)[0] == _normalize_type(pattern)
+        "<" not in pattern
+        and _normalize_type(type_name).split("<", 1)[0] == _normalize_type(pattern)
     )
 
 
 def _normalize_type(type_name: str) -> str:
     out = []
-    for token in type_name.replace(" ", "").replace("<", " < ").replace(">", " > ").replace(",", " , ").split():
+    for token in (
+        type_name.replace(" ", "")
+        .replace("<", " < ")
+        .replace(">", " > ")
+        .replace(",", " , ")
+        .split()
+    ):
         if "::" in token:
             addr, rest = token.split("::", 1)
-            try:
+            with contextlib.suppress(ValueError):
                 addr = bcs.normalize_address(addr)
-            except ValueError:
-                pass
             token = f"{addr}::{rest}"
         out.append(token)
     return "".join(out)

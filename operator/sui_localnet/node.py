@@ -61,8 +61,12 @@ class LocalSui:
         self.package_id = _derived(seed, "atoma-package")
         self.atoma_db_id = _derived(seed, "atoma-db")
         self.runtime = AtomaRuntime(
-            new_model(self.package_id, self.atoma_db_id, seed=seed,
-                      sampling_probability=sampling_probability)
+            new_model(
+                self.package_id,
+                self.atoma_db_id,
+                seed=seed,
+                sampling_probability=sampling_probability,
+            )
         )
         self.ledger.runtimes[self.package_id] = self.runtime
         if state_file is not None and state_file.exists():
@@ -78,14 +82,15 @@ class LocalSui:
 
     # --- servers ---------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0,
-                    admin_port: int | None = None) -> None:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None
+    ) -> None:
         """Serve gRPC on `port` (0 = any free port) and, if given, the admin HTTP API."""
         self.host = host
         self._grpc = Server(services(self.ledger, self.faults))
         await self._grpc.start(host, port)
-        sockets = self._grpc._server.sockets if self._grpc._server else []
-        self.port = sockets[0].getsockname()[1]
+        listener: Any = self._grpc._server  # grpclib exposes no public bound-address API
+        self.port = listener.sockets[0].getsockname()[1]
         if admin_port is not None:
             from .admin import start_admin
 
@@ -175,8 +180,11 @@ class LocalSui:
     def counters(self) -> dict[str, Any]:
         return {
             "executions": dict(self.ledger.execution_counts),
-            **{k: v for k, v in self.faults.status().items()
-               if k in ("calls", "calls_while_down", "lost_responses")},
+            **{
+                k: v
+                for k, v in self.faults.status().items()
+                if k in ("calls", "calls_while_down", "lost_responses")
+            },
         }
 
     def info(self) -> dict[str, Any]:

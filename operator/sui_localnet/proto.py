@@ -47,7 +47,7 @@ def prune(msg: M, tree: MaskTree | None) -> M:
     """Keep only the masked fields of `msg` (in place); an empty subtree keeps all below."""
     if tree is None or not tree:
         return msg
-    for f in dataclasses.fields(msg):
+    for f in dataclasses.fields(msg):  # type: ignore[arg-type]  # betterproto2 dataclasses
         if f.name not in tree:
             if f.default_factory is not dataclasses.MISSING:
                 setattr(msg, f.name, f.default_factory())
@@ -122,7 +122,7 @@ def _changed_proto(c: ChangedObj) -> sp.ChangedObject:
     msg = sp.ChangedObject(
         object_id=c.object_id,
         id_operation=sp.ChangedObjectIdOperation[c.id_operation],
-        object_type=(c.output or c.input).type if (c.output or c.input) else None,
+        object_type=_type_of(c),
     )
     if c.input is None:
         msg.input_state = sp.ChangedObjectInputObjectState.DOES_NOT_EXIST
@@ -139,6 +139,11 @@ def _changed_proto(c: ChangedObj) -> sp.ChangedObject:
         msg.output_digest = c.output.digest
         msg.output_owner = owner_proto(c.output.owner)
     return msg
+
+
+def _type_of(c: ChangedObj) -> str | None:
+    obj = c.output or c.input
+    return None if obj is None else obj.type
 
 
 def _error_proto(error: ExecError) -> sp.ExecutionError:

@@ -8,6 +8,7 @@ UNIMPLEMENTED because no handler is registered for it.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -100,23 +101,43 @@ class LedgerService(_Base):
     def __mapping__(self) -> Mapping[str, Handler]:
         u, s, p = self._unary, self._stream, self._path
         return {
-            p("GetServiceInfo"): u("GetServiceInfo", sp.GetServiceInfoRequest,
-                                   sp.GetServiceInfoResponse, self.get_service_info),
-            p("GetObject"): u("GetObject", sp.GetObjectRequest, sp.GetObjectResponse,
-                              self.get_object),
-            p("BatchGetObjects"): u("BatchGetObjects", sp.BatchGetObjectsRequest,
-                                    sp.BatchGetObjectsResponse, self.batch_get_objects),
-            p("GetTransaction"): u("GetTransaction", sp.GetTransactionRequest,
-                                   sp.GetTransactionResponse, self.get_transaction),
-            p("BatchGetTransactions"): u("BatchGetTransactions", sp.BatchGetTransactionsRequest,
-                                         sp.BatchGetTransactionsResponse,
-                                         self.batch_get_transactions),
-            p("GetCheckpoint"): u("GetCheckpoint", sp.GetCheckpointRequest,
-                                  sp.GetCheckpointResponse, self.get_checkpoint),
-            p("GetEpoch"): u("GetEpoch", sp.GetEpochRequest, sp.GetEpochResponse,
-                             self.get_epoch),
-            p("ListEvents"): s("ListEvents", sp.ListEventsRequest, sp.ListEventsResponse,
-                               self.list_events),
+            p("GetServiceInfo"): u(
+                "GetServiceInfo",
+                sp.GetServiceInfoRequest,
+                sp.GetServiceInfoResponse,
+                self.get_service_info,
+            ),
+            p("GetObject"): u(
+                "GetObject", sp.GetObjectRequest, sp.GetObjectResponse, self.get_object
+            ),
+            p("BatchGetObjects"): u(
+                "BatchGetObjects",
+                sp.BatchGetObjectsRequest,
+                sp.BatchGetObjectsResponse,
+                self.batch_get_objects,
+            ),
+            p("GetTransaction"): u(
+                "GetTransaction",
+                sp.GetTransactionRequest,
+                sp.GetTransactionResponse,
+                self.get_transaction,
+            ),
+            p("BatchGetTransactions"): u(
+                "BatchGetTransactions",
+                sp.BatchGetTransactionsRequest,
+                sp.BatchGetTransactionsResponse,
+                self.batch_get_transactions,
+            ),
+            p("GetCheckpoint"): u(
+                "GetCheckpoint",
+                sp.GetCheckpointRequest,
+                sp.GetCheckpointResponse,
+                self.get_checkpoint,
+            ),
+            p("GetEpoch"): u("GetEpoch", sp.GetEpochRequest, sp.GetEpochResponse, self.get_epoch),
+            p("ListEvents"): s(
+                "ListEvents", sp.ListEventsRequest, sp.ListEventsResponse, self.list_events
+            ),
         }
 
     async def get_service_info(self, _: sp.GetServiceInfoRequest) -> sp.GetServiceInfoResponse:
@@ -137,7 +158,9 @@ class LedgerService(_Base):
         if req.version is not None:
             obj = self.ledger.history.get((oid, req.version))
             if obj is None:
-                raise GRPCError(Status.NOT_FOUND, f"Object {oid} not found at version {req.version}")
+                raise GRPCError(
+                    Status.NOT_FOUND, f"Object {oid} not found at version {req.version}"
+                )
         else:
             found = self.ledger.objects.get(oid)
             if found is None:
@@ -149,9 +172,7 @@ class LedgerService(_Base):
         mask = proto.requested(req.read_mask, ["object_id", "version", "digest"])
         return sp.GetObjectResponse(object=proto.prune(self._lookup_object(req), mask))
 
-    async def batch_get_objects(
-        self, req: sp.BatchGetObjectsRequest
-    ) -> sp.BatchGetObjectsResponse:
+    async def batch_get_objects(self, req: sp.BatchGetObjectsRequest) -> sp.BatchGetObjectsResponse:
         mask = proto.requested(req.read_mask, ["object_id", "version", "digest"])
         results: list[sp.GetObjectResult] = []
         for item in req.requests:
@@ -237,8 +258,15 @@ class LedgerService(_Base):
         )
         mask = proto.requested(
             req.read_mask,
-            ["epoch", "first_checkpoint", "last_checkpoint", "start", "end",
-             "reference_gas_price", "protocol_config.protocol_version"],
+            [
+                "epoch",
+                "first_checkpoint",
+                "last_checkpoint",
+                "start",
+                "end",
+                "reference_gas_price",
+                "protocol_config.protocol_version",
+            ],
         )
         return sp.GetEpochResponse(epoch=proto.prune(epoch, mask))
 
@@ -323,10 +351,8 @@ def _decode_cursor(raw: bytes) -> tuple[int, int, int]:
 def _split_type(type_str: str) -> list[str]:
     head, sep, rest = type_str.partition("<")
     parts = head.split("::")
-    try:
+    with contextlib.suppress(ValueError):
         parts[0] = bcs.normalize_address(parts[0])
-    except ValueError:
-        pass
     if sep:
         parts[-1] = parts[-1] + "<" + rest
     return parts
@@ -352,8 +378,7 @@ def _literal_matches(lit: sp.EventLiteral, e: EventRecord) -> bool:
 
 def _matches(flt: sp.EventFilter, e: EventRecord) -> bool:
     return any(
-        all(_literal_matches(lit, e) != lit.negated for lit in term.literals)
-        for term in flt.terms
+        all(_literal_matches(lit, e) != lit.negated for lit in term.literals) for term in flt.terms
     )
 
 
@@ -363,12 +388,18 @@ class StateService(_Base):
     def __mapping__(self) -> Mapping[str, Handler]:
         u, p = self._unary, self._path
         return {
-            p("ListOwnedObjects"): u("ListOwnedObjects", sp.ListOwnedObjectsRequest,
-                                     sp.ListOwnedObjectsResponse, self.list_owned_objects),
-            p("GetBalance"): u("GetBalance", sp.GetBalanceRequest, sp.GetBalanceResponse,
-                               self.get_balance),
-            p("ListBalances"): u("ListBalances", sp.ListBalancesRequest,
-                                 sp.ListBalancesResponse, self.list_balances),
+            p("ListOwnedObjects"): u(
+                "ListOwnedObjects",
+                sp.ListOwnedObjectsRequest,
+                sp.ListOwnedObjectsResponse,
+                self.list_owned_objects,
+            ),
+            p("GetBalance"): u(
+                "GetBalance", sp.GetBalanceRequest, sp.GetBalanceResponse, self.get_balance
+            ),
+            p("ListBalances"): u(
+                "ListBalances", sp.ListBalancesRequest, sp.ListBalancesResponse, self.list_balances
+            ),
         }
 
     async def list_owned_objects(
@@ -396,8 +427,9 @@ class StateService(_Base):
         coin_type = req.coin_type or SUI_TYPE
         if not type_matches(coin_type, SUI_TYPE):
             return sp.GetBalanceResponse(
-                balance=sp.Balance(coin_type=coin_type, balance=0, address_balance=0,
-                                   coin_balance=0)
+                balance=sp.Balance(
+                    coin_type=coin_type, balance=0, address_balance=0, coin_balance=0
+                )
             )
         return sp.GetBalanceResponse(balance=self._sui_balance(owner))
 
@@ -437,8 +469,16 @@ class MovePackageService(_Base):
         )
 
 
-_SCALARS = {"address": "ADDRESS", "bool": "BOOL", "u8": "U8", "u16": "U16", "u32": "U32",
-            "u64": "U64", "u128": "U128", "u256": "U256"}
+_SCALARS = {
+    "address": "ADDRESS",
+    "bool": "BOOL",
+    "u8": "U8",
+    "u16": "U16",
+    "u32": "U32",
+    "u64": "U64",
+    "u128": "U128",
+    "u256": "U256",
+}
 
 
 def _open_body(type_str: str) -> sp.OpenSignatureBody:
@@ -480,7 +520,8 @@ def _signatures(sigs: list[sp.UserSignature]) -> list[bytes]:
 def _tx_bytes(tx: sp.Transaction | None) -> bytes:
     if tx is None or tx.bcs is None or not tx.bcs.value:
         raise GRPCError(
-            Status.UNIMPLEMENTED if tx is not None and tx.kind is not None
+            Status.UNIMPLEMENTED
+            if tx is not None and tx.kind is not None
             else Status.INVALID_ARGUMENT,
             "the local stand-in needs transaction.bcs (BCS TransactionData)",
         )
@@ -493,11 +534,18 @@ class TransactionExecutionService(_Base):
     def __mapping__(self) -> Mapping[str, Handler]:
         u, p = self._unary, self._path
         return {
-            p("ExecuteTransaction"): u("ExecuteTransaction", sp.ExecuteTransactionRequest,
-                                       sp.ExecuteTransactionResponse, self.execute_transaction),
-            p("SimulateTransaction"): u("SimulateTransaction", sp.SimulateTransactionRequest,
-                                        sp.SimulateTransactionResponse,
-                                        self.simulate_transaction),
+            p("ExecuteTransaction"): u(
+                "ExecuteTransaction",
+                sp.ExecuteTransactionRequest,
+                sp.ExecuteTransactionResponse,
+                self.execute_transaction,
+            ),
+            p("SimulateTransaction"): u(
+                "SimulateTransaction",
+                sp.SimulateTransactionRequest,
+                sp.SimulateTransactionResponse,
+                self.simulate_transaction,
+            ),
         }
 
     async def execute_transaction(

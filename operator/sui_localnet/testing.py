@@ -65,14 +65,25 @@ class LocalnetProcess:
     def start(self, timeout: float = 30.0) -> dict[str, Any]:
         self.info_file.unlink(missing_ok=True)
         cmd = [
-            sys.executable, "-m", "sui_localnet",
-            "--port", str(self.port), "--admin-port", str(self.admin_port),
-            "--seed", str(self.seed), "--state", str(self.state_file),
-            "--info-file", str(self.info_file), *self.extra_args,
+            sys.executable,
+            "-m",
+            "sui_localnet",
+            "--port",
+            str(self.port),
+            "--admin-port",
+            str(self.admin_port),
+            "--seed",
+            str(self.seed),
+            "--state",
+            str(self.state_file),
+            "--info-file",
+            str(self.info_file),
+            *self.extra_args,
         ]
         log = (self.workdir / "localnet.log").open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -134,8 +145,14 @@ def pysui_client(url: str, keys: Sequence[Any], *, config_dir: Path | None = Non
     )
     cfg.new_group(
         group_name="localnet",
-        profile_block=[{"profile_name": "localnet", "url": url,
-                        "network_type": NetworkType.LOCAL, "make_active": True}],
+        profile_block=[
+            {
+                "profile_name": "localnet",
+                "url": url,
+                "network_type": NetworkType.LOCAL,
+                "make_active": True,
+            }
+        ],
         key_block=[{"key_string": k.to_bech32(), "alias": f"key{i}"} for i, k in enumerate(keys)],
         active_address_index=0,
         group_protocol=GroupProtocol.GRPC,
@@ -150,9 +167,9 @@ def pysui_client(url: str, keys: Sequence[Any], *, config_dir: Path | None = Non
     return client
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
-    """Poll `predicate()` until true or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Any, deadline_s: float = 10.0, interval: float = 0.02) -> None:
+    """Poll `predicate()` until true or fail after `deadline_s` seconds."""
+    deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if predicate():
             return

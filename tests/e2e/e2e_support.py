@@ -20,7 +20,9 @@ PROOF_HEX = "ab" * 32 * 3  # three 32-byte request hashes
 class Localnet:
     """A stand-in subprocess plus a synchronous client for its admin API."""
 
-    def __init__(self, workdir: Path, *, seed: int = 0, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, seed: int = 0, extra_args: list[str] | None = None
+    ) -> None:
         self.proc = LocalnetProcess(workdir, seed=seed, extra_args=extra_args or [])
         self.info: dict[str, Any] = {}
 
@@ -54,7 +56,9 @@ class Localnet:
     def executions(self, digest: str) -> int:
         return int(self.counters().get("executions", {}).get(digest, 0))
 
-    def operator_env(self, *, namespace: str, badges: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    def operator_env(
+        self, *, namespace: str, badges: list[dict[str, Any]] | None = None
+    ) -> dict[str, str]:
         """The operator's settings for this stand-in (what the Helm chart would set)."""
         return {
             "ATOMA_SUI_RPC_URL": self.proc.grpc_url,

@@ -29,9 +29,7 @@ def test_three_stacks_settle_in_order_each_executed_once(
     with run_operator():
         apply(crds, settlement("three", namespace, stacks))
         obj = wait_until(_ready(crds, namespace, "three"), timeout=90, what="Ready")
-        crds.kubectl(
-            "wait", "--for=condition=Ready", "stl/three", "-n", namespace, "--timeout=30s"
-        )
+        crds.kubectl("wait", "--for=condition=Ready", "stl/three", "-n", namespace, "--timeout=30s")
     status = obj["status"]
     digests = status["txDigests"]
     assert len(digests) == 3

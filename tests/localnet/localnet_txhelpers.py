@@ -21,16 +21,26 @@ def gas_object(coin: StoredObject, balance: int | None = None) -> sp.Object:
 
     `balance` lets a test claim more than the coin holds: the server must check."""
     return sp.Object(
-        object_id=coin.object_id, version=coin.version, digest=coin.digest,
-        balance=coin.balance if balance is None else balance, owner=sp.Owner(kind=sp.OwnerOwnerKind.ADDRESS,
-                                             address=coin.owner.address),
+        object_id=coin.object_id,
+        version=coin.version,
+        digest=coin.digest,
+        balance=coin.balance if balance is None else balance,
+        owner=sp.Owner(kind=sp.OwnerOwnerKind.ADDRESS, address=coin.owner.address),
     )
 
 
 async def build_settle(
-    client: Any, node: LocalSui, account: SuiAccount, stack: int, *,
-    coin: StoredObject | None = None, budget: int = 50_000_000, price: int | None = None,
-    units: int = 10, proof: bytes = PROOF, sender: str | None = None,
+    client: Any,
+    node: LocalSui,
+    account: SuiAccount,
+    stack: int,
+    *,
+    coin: StoredObject | None = None,
+    budget: int = 50_000_000,
+    price: int | None = None,
+    units: int = 10,
+    proof: bytes = PROOF,
+    sender: str | None = None,
 ) -> str:
     """Base64 TransactionData of a try_settle_stack call, built by pysui."""
     assert account.badge is not None
@@ -39,11 +49,20 @@ async def build_settle(
         txn.gas_price = price
     await txn.move_call(
         target=f"{node.package_id}::db::try_settle_stack",
-        arguments=[node.atoma_db_id, account.badge.object_id, stack, units, list(proof),
-                   list(proof), "0x8"],
+        arguments=[
+            node.atoma_db_id,
+            account.badge.object_id,
+            stack,
+            units,
+            list(proof),
+            list(proof),
+            "0x8",
+        ],
     )
     current = node.ledger.objects[(coin or account.coins[0]).object_id]
-    tx_b64: str = await txn.build(gas_budget=budget, use_gas_objects=[gas_object(current, max(current.balance or 0, budget))])
+    tx_b64: str = await txn.build(
+        gas_budget=budget, use_gas_objects=[gas_object(current, max(current.balance or 0, budget))]
+    )
     return tx_b64
 
 

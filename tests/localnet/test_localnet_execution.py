@@ -7,13 +7,12 @@ import base64
 
 import pysui.sui.sui_common.sui_commands as cmd
 import pytest
+from localnet_txhelpers import build_settle, execute, sign
 from pysui.abstracts.client_keypair import SignatureScheme
 
 from localnet_plugin import make_account
 from sui_localnet.crypto import transaction_digest
 from sui_localnet.testing import wait_for
-
-from localnet_txhelpers import build_settle, execute, sign
 
 
 @pytest.mark.parametrize(
@@ -164,8 +163,7 @@ async def test_gas_rules_reject_before_execution(localnet, localnet_client, sui_
 
 async def test_move_abort_is_charged_and_reported_like_sui(localnet, localnet_client, sui_account):
     account = sui_account()
-    stack = localnet.create_stack(selected_node_id=account.badge.node_small_id,
-                                  num_compute_units=5)
+    stack = localnet.create_stack(selected_node_id=account.badge.node_small_id, num_compute_units=5)
     tx = await build_settle(localnet_client, localnet, account, stack, units=6)
 
     result = await execute(localnet_client, tx, [sign(account, tx)])
@@ -182,8 +180,7 @@ async def test_move_abort_is_charged_and_reported_like_sui(localnet, localnet_cl
 
 async def test_simulate_reports_abort_without_charging(localnet, localnet_client, sui_account):
     account = sui_account()
-    stack = localnet.create_stack(selected_node_id=account.badge.node_small_id,
-                                  num_compute_units=5)
+    stack = localnet.create_stack(selected_node_id=account.badge.node_small_id, num_compute_units=5)
     tx = await build_settle(localnet_client, localnet, account, stack, units=6)
     before = localnet.ledger.objects[account.coins[0].object_id]
 
@@ -205,4 +202,6 @@ async def test_simulate_success_changes_nothing(localnet, localnet_client, sui_a
 
     assert result.result_data.transaction.effects.status.success
     assert localnet.ticket_json(stack) is None
-    assert (await execute(localnet_client, tx, [sign(account, tx)])).result_data.effects.status.success
+    assert (
+        await execute(localnet_client, tx, [sign(account, tx)])
+    ).result_data.effects.status.success

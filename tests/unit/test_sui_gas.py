@@ -81,8 +81,15 @@ async def test_no_coin_covers_budget_raises_after_one_refresh() -> None:
     manager = GasCoinManager(chain, min_refresh_interval=0)
     with pytest.raises(NoGasCoin, match="covers the budget of 1000"):
         await manager.acquire(None, 1_000)
-    # lazily loaded once, then reloaded once on exhaustion, then gave up
-    assert chain.list_calls == 2
+    assert chain.list_calls == 1  # the lazy load was fresh: no second listing
+    with pytest.raises(NoGasCoin):
+        await manager.acquire(None, 1_000)
+    assert chain.list_calls == 2  # exhaustion reloads once per call, then gives up
+    slow = GasCoinManager(chain, min_refresh_interval=3600)
+    await slow.refresh()
+    with pytest.raises(NoGasCoin):
+        await slow.acquire(None, 1_000)
+    assert chain.list_calls == 3  # rate-limited: no reload within the interval
 
 
 async def test_refresh_on_exhaustion_finds_new_funds() -> None:
@@ -137,16 +144,16 @@ async def test_stale_release_withholds_coin_until_chain_shows_newer_version() ->
     lease = await manager.acquire(None, 100)
     manager.release(lease, None, stale=True)  # timed out: may still execute
     assert manager.stats().suspect == 1
-    other = await manager.acquire(None, 100)
-    assert other.object_id != lease.object_id  # the suspect coin is not handed out
-    # ...even when nothing else is free: NoGasCoin after a reload shows no progress
-    with pytest.raises(NoGasCoin, match="1 withheld as suspect"):
-        await manager.acquire(None, 100)
-    chain.consume(lease.ref)  # the timed-out transaction did execute
-    manager.release(other, chain.consume(other.ref))
+    for _ in range(3):  # only the other coin circulates, reloads or not
+        other = await manager.acquire(None, 100)
+        assert other.object_id != lease.object_id
+        manager.release(other, chain.consume(other.ref))
+        await manager.refresh()
+    assert manager.stats().suspect == 1
+    chain.consume(lease.ref)  # the timed-out transaction did execute after all
     await manager.refresh()
     assert manager.stats().suspect == 0
-    again = await manager.acquire(oid(int(lease.object_id, 16) - 0x1000))
+    again = await manager.acquire(lease.object_id)
     assert again.ref.version == lease.ref.version + 1
 
 
@@ -225,7 +232,7 @@ async def test_wait_can_be_bounded_with_asyncio_timeout() -> None:
     assert (await manager.acquire(None, 1)).ref == held.ref
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", list(range(10)))
 async def test_many_tasks_never_share_a_coin(seed: int) -> None:
     """200 transactions over 4 coins, pooled and named, with random unknown outcomes."""
     rng = random.Random(seed)
@@ -273,11 +280,11 @@ async def test_many_tasks_never_share_a_coin(seed: int) -> None:
     # FakeChain.consume asserts that no version was ever used twice
 
 
-async def _until(predicate: object, timeout: float = 5.0) -> None:
+async def _until(predicate: object, limit_s: float = 5.0) -> None:
     """Let other tasks run until the predicate holds (no sleeping as synchronisation)."""
     assert callable(predicate)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while not predicate():
         if loop.time() > deadline:
             raise AssertionError("condition not reached")

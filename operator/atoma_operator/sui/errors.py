@@ -51,13 +51,18 @@ class TransactionRejected(ChainError):
 _KEYWORDS: tuple[tuple[RejectionKind, tuple[str, ...]], ...] = (
     (
         RejectionKind.EQUIVOCATION,
-        ("equivocat", "objectsdoubleused", "double used", "conflicting transaction"),
+        (
+            "already locked by a different transaction",
+            "objectsdoubleused",
+            "double used",
+            "conflicting transaction",
+        ),
     ),
     (
         RejectionKind.LOCKED,
-        ("objectlockconflict", "lock conflict", "locked", "reserved for another transaction"),
+        ("equivocat", "objectlockconflict", "lock conflict", "locked"),
     ),
-    (RejectionKind.SIGNATURE, ("signature", "signer")),
+    (RejectionKind.SIGNATURE, ("signature", "signer", "not signed by the correct sender")),
     (
         RejectionKind.INSUFFICIENT_GAS,
         ("gasbalancetoolow", "insufficient gas", "insufficientgas", "gas balance"),
@@ -68,13 +73,16 @@ _KEYWORDS: tuple[tuple[RejectionKind, tuple[str, ...]], ...] = (
         (
             "objectversionunavailableforconsumption",
             "not available for consumption",
-            "stale",
-            "version",
+            "object digest",
             "objectdigest",
-            "digest mismatch",
+            "startingversionmismatch",
+            "stale",
         ),
     ),
-    (RejectionKind.OBJECT_NOT_FOUND, ("objectnotfound", "not found", "does not exist")),
+    (
+        RejectionKind.OBJECT_NOT_FOUND,
+        ("objectnotfound", "could not find", "not found", "does not exist"),
+    ),
 )
 
 

@@ -253,7 +253,18 @@ class GasCoinManager:
     # -- pool ----------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Reload the pool from the chain; concurrent callers share one listing."""
+        """Reload the pool from the chain; concurrent callers share one listing.
+
+        A listing already in flight when this is called may predate what the caller
+        needs to see, so the caller then waits for the next one.
+        """
+        pending = self._refreshing
+        if pending is not None and not pending.done():
+            await asyncio.shield(pending)
+            newer = self._refreshing
+            if newer is not pending and newer is not None:
+                await asyncio.shield(newer)  # began after this call: fresh enough
+                return
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.get_running_loop().create_task(self._do_refresh())
         await asyncio.shield(self._refreshing)
@@ -280,6 +291,8 @@ class GasCoinManager:
                 self._coins[oid] = _Coin(oid, ref, item.balance, pooled=True)
                 continue
             coin.pooled = True
+            if coin.balance is None:
+                coin.balance = item.balance  # an estimate even if the listing lags
             if coin.state is _State.LEASED:
                 continue
             if coin.state is _State.SUSPECT:
@@ -307,8 +320,12 @@ class GasCoinManager:
             coin = self._pick(budget)
             if coin is not None and coin.ref is not None:
                 return self._grant(coin, coin.ref, named=False)
+            # Coins that will come free without the chain's help: leased ones, and free
+            # ones a named waiter is about to take (the pool leaves those to it).
             hopeful = any(
-                c.pooled and c.state is _State.LEASED and (c.balance is None or c.balance >= budget)
+                c.pooled
+                and (c.state is _State.LEASED or (c.state is _State.FREE and c.named_waiters))
+                and (c.balance is None or c.balance >= budget)
                 for c in self._coins.values()
             )
             if hopeful:
@@ -316,6 +333,7 @@ class GasCoinManager:
                     waited = True
                     self._waits_total += 1
                 await self._wait()
+                refreshed = False  # things changed meanwhile: a reload may help again
                 continue
             if not refreshed and self._clock() - self._last_refresh >= self._min_refresh_interval:
                 await self.refresh()
