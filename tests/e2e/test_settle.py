@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import Localnet, apply, get, is_true, settlement, wait_until
+from e2e_support import Localnet, apply, condition, get, is_true, settlement, wait_until
 
 from atoma_dev.controlplane import ControlPlane
 
@@ -45,3 +45,120 @@ def test_three_stacks_settle_in_order_each_executed_once(
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     columns = crds.kubectl("get", "stl", "three", "-n", namespace).stdout
     assert digests[0][:10] in columns
+
+
+def _executed_digests(localnet: Localnet) -> dict[str, int]:
+    executions: dict[str, int] = localnet.counters()["executions"]
+    return executions
+
+
+def test_one_bad_stack_does_not_block_the_others(
+    crds: ControlPlane, localnet: Localnet, namespace: str, run_operator: Any
+) -> None:
+    other = localnet.admin("/badge", {"owner": "0x" + "5" * 64})
+    foreign = localnet.admin(
+        "/stack", {"selected_node_id": other["node_small_id"], "owner": "0x" + "6" * 64}
+    )["stack_small_id"]
+    good = localnet.dev["stacks"][:2]
+    stacks = [good[0], foreign, good[1]]
+    before = _executed_digests(localnet)
+    with run_operator():
+        apply(crds, settlement("mixed", namespace, stacks))
+
+        def stalled() -> dict[str, Any] | None:
+            obj = get(crds, "stl", namespace, "mixed")
+            return obj if is_true(obj, "Stalled") else None
+
+        obj = wait_until(stalled, timeout=90, what="Stalled")
+    entries = {s["stackSmallId"]: s for s in obj["status"]["stacks"]}
+    assert entries[foreign]["phase"] == "Failed"
+    assert (
+        "ENotStackSelectedNode" in entries[foreign]["lastError"]
+        or "selected" in entries[foreign]["lastError"]
+    )
+    assert "txDigest" not in entries[foreign]
+    for sid in good:
+        assert entries[sid]["phase"] in {"Settling", "Settled"}
+        assert localnet.executions(entries[sid]["txDigest"]) == 1
+    assert obj["status"]["txDigests"] == [
+        entries[good[0]]["txDigest"],
+        entries[good[1]]["txDigest"],
+    ]
+    stalled_cond = condition(obj, "Stalled")
+    assert stalled_cond is not None and stalled_cond["reason"] != "Failed"
+    ready = condition(obj, "Ready")
+    assert ready is not None and ready["status"] == "False"
+    # the bad stack was caught by simulation: only the two good transactions executed
+    after = _executed_digests(localnet)
+    assert len(after) - len(before) == 2
+
+
+def test_two_resources_for_one_stack_send_one_transaction(
+    crds: ControlPlane, localnet: Localnet, namespace: str, run_operator: Any
+) -> None:
+    stack = localnet.dev["stacks"][0]
+    before = _executed_digests(localnet)
+    with run_operator():
+        apply(crds, settlement("first", namespace, [stack]))
+        apply(crds, settlement("second", namespace, [stack]))
+        a = wait_until(_ready(crds, namespace, "first"), timeout=90, what="first Ready")
+        b = wait_until(_ready(crds, namespace, "second"), timeout=90, what="second Ready")
+    after = _executed_digests(localnet)
+    assert len(after) - len(before) == 1
+    digests = [x["status"]["stacks"][0].get("txDigest") for x in (a, b)]
+    assert sum(1 for d in digests if d) == 1
+    for obj in (a, b):
+        assert (
+            obj["status"]["stacks"][0]["selectedNodeId"]
+            == localnet.dev["badges"][0]["node_small_id"]
+        )
+
+
+def test_bad_proof_inputs_end_in_clear_conditions_and_send_nothing(
+    crds: ControlPlane, localnet: Localnet, namespace: str, run_operator: Any
+) -> None:
+    stacks = localnet.dev["stacks"][:2]
+    crds.kubectl(
+        "create", "configmap", "bad-proof", "-n", namespace, "--from-literal=total=abcd" * 1
+    )
+    before = _executed_digests(localnet)
+    with run_operator():
+        apply(
+            crds,
+            settlement(
+                "badref",
+                namespace,
+                stacks,
+                proofs={
+                    stacks[0]: {"valueFrom": {"configMapKeyRef": {"name": "missing", "key": "k"}}},
+                    stacks[1]: {
+                        "valueFrom": {"configMapKeyRef": {"name": "bad-proof", "key": "total"}}
+                    },
+                },
+            ),
+        )
+
+        def stalled() -> dict[str, Any] | None:
+            obj = get(crds, "stl", namespace, "badref")
+            return obj if is_true(obj, "Stalled") else None
+
+        obj = wait_until(stalled, timeout=60, what="Stalled")
+    entries = {s["stackSmallId"]: s for s in obj["status"]["stacks"]}
+    missing, bad = entries[stacks[0]]["lastError"], entries[stacks[1]]["lastError"]
+    assert missing.startswith("Failed to get stack total hash")
+    assert "missing" in missing and "not found" in missing
+    assert bad.startswith("Failed to get stack total hash")
+    assert "multiple of 32" in bad
+    assert condition(obj, "Stalled")["reason"] == "InvalidProofInput"  # type: ignore[index]
+    assert _executed_digests(localnet) == before
+    events = crds.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=badref",
+        "-o",
+        "json",
+    ).stdout
+    assert "InvalidProofInput" in events
