@@ -103,6 +103,8 @@ class ControlPlane:
         self._processes: list[_Process] = []
         self._server: str | None = None
         self._stopped = False
+        self._pki: PkiFiles | None = None
+        self._etcd_url: str | None = None
         self.startup_seconds: float | None = None
         """Wall time of the last start(), from spawning etcd to the API being usable."""
 
@@ -156,8 +158,8 @@ class ControlPlane:
         self._stopped = False
         started = time.monotonic()
         try:
-            pki = generate_pki(self.work_dir / "pki")
-            etcd_url = self._start_etcd(binaries)
+            pki = self._pki = generate_pki(self.work_dir / "pki")
+            etcd_url = self._etcd_url = self._start_etcd(binaries)
             self._start_apiserver(binaries, pki, etcd_url)
             write_cert_kubeconfig(
                 self.kubeconfig,
@@ -199,6 +201,21 @@ class ControlPlane:
             print(f"[atoma-dev] control-plane logs kept in {self.log_dir}", file=sys.stderr)
         else:
             shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver only and start it again on the same port and etcd.
+
+        For fault tests: clients see connections refused, then the same server (same
+        URL, certificates and data) again. Only for a control plane started here.
+        """
+        proc = next((p for p in self._processes if p.name == "kube-apiserver"), None)
+        if proc is None or self._pki is None or self._etcd_url is None:
+            raise ControlPlaneError("restart_apiserver needs a control plane started here")
+        port = int(self.server.rsplit(":", 1)[1])
+        terminate(proc.pid, proc.exe, child=proc.child)
+        self._processes.remove(proc)
+        self._start_apiserver(self._binaries or ensure_binaries(), self._pki, self._etcd_url, port)
+        self._write_state()
 
     def __enter__(self) -> Self:
         return self if self._processes else self.start()
@@ -288,8 +305,10 @@ class ControlPlane:
         self._deadline_wait(healthy, "etcd /health")
         return client_url
 
-    def _start_apiserver(self, binaries: Binaries, pki: PkiFiles, etcd_url: str) -> None:
-        port = _free_port()
+    def _start_apiserver(
+        self, binaries: Binaries, pki: PkiFiles, etcd_url: str, port: int | None = None
+    ) -> None:
+        port = port or _free_port()
         self._server = f"https://127.0.0.1:{port}"
         proc = self._spawn(
             "kube-apiserver",

@@ -15,8 +15,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import kopf
-
 from atoma_operator import metrics
 from atoma_operator.atoma.events import EventParseError, event_type, parse_event
 from atoma_operator.atoma.ticket import SettlementTicket, TicketParseError
@@ -62,10 +60,10 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except ChainError as exc:
-                log.warning("chain follower: %s; retrying in %.0fs", exc, delay)
+                log.warning("chain follower: %s; retrying in %.1fs", exc, delay)
                 delay = min(delay * 2, settings.retry_max_seconds)
             except Exception:
-                log.exception("chain follower pass failed; retrying in %.0fs", delay)
+                log.exception("chain follower pass failed; retrying in %.1fs", delay)
                 delay = min(delay * 2, settings.retry_max_seconds)
             # A poll interval, not synchronisation: the chain offers no push to wait on here.
             await asyncio.sleep(delay)
@@ -143,7 +141,7 @@ class Follower:
             conclude_settlement(status, generation)
             new = status.to_k8s()
             if entry.phase is not before:
-                self._notice(obj, entry.phase.value, sid)
+                await self._notice(obj, entry.phase.value, sid)
         else:
             astatus = AttestationStatus.model_validate(raw_status)
             changed = False
@@ -161,11 +159,15 @@ class Follower:
         if new != raw_status:
             await self._rt.kube.patch_status(key, new, meta["resourceVersion"])
 
-    def _notice(self, obj: dict[str, Any], phase: str, sid: int) -> None:
+    async def _notice(self, obj: dict[str, Any], phase: str, sid: int) -> None:
         if phase == "Disputed":
-            kopf.event(obj, type="Warning", reason="Disputed", message=f"stack {sid} is in dispute")  # type: ignore[arg-type]
+            await self._rt.kube.post_event(
+                obj, type_="Warning", reason="Disputed", message=f"stack {sid} is in dispute"
+            )
         elif phase == "Settled":
-            kopf.event(obj, type="Normal", reason="Settled", message=f"stack {sid} settled")  # type: ignore[arg-type]
+            await self._rt.kube.post_event(
+                obj, type_="Normal", reason="Settled", message=f"stack {sid} settled on chain"
+            )
 
     async def _load_cursor(self) -> None:
         s = self._rt.settings

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
+from datetime import UTC, datetime
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
 
 GROUP = "atoma.network"
 VERSION = "v1alpha1"
@@ -154,6 +158,41 @@ class Kube:
                 namespace,
                 body,  # type: ignore[arg-type]
             )
+
+    async def post_event(
+        self, obj: dict[str, Any], *, type_: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event about `obj`, for code running outside kopf's handler context
+        (the follower), where kopf.event has no posting queue."""
+        meta = obj["metadata"]
+        now = datetime.now(UTC)
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": obj.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "atoma-operator"},
+            "reportingComponent": "atoma-operator",
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+        }
+        try:
+            await asyncio.to_thread(
+                self._core.create_namespaced_event,
+                meta["namespace"],
+                body,  # type: ignore[arg-type]
+            )
+        except ApiException as exc:  # an Event is best effort: never fail the caller
+            log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]

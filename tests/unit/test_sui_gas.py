@@ -157,6 +157,19 @@ async def test_stale_release_withholds_coin_until_chain_shows_newer_version() ->
     assert again.ref.version == lease.ref.version + 1
 
 
+async def test_reread_release_reloads_the_coin_before_reuse() -> None:
+    chain = FakeChain([1_000])
+    manager = GasCoinManager(chain, min_refresh_interval=3600)
+    lease = await manager.acquire(None, 100)
+    chain.consume(lease.ref)  # someone else moved the coin: the node calls our ref stale
+    manager.release(lease, None, reread=True)
+    assert manager.stats().suspect == 0
+    again = await manager.acquire(None, 100)  # reloads despite the rate limit
+    assert again.ref == chain.ref(lease.object_id)
+    assert again.ref.version == lease.ref.version + 1
+    assert chain.list_calls == 2
+
+
 async def test_epoch_change_frees_suspect_coins() -> None:
     chain = FakeChain([1_000])
     manager = GasCoinManager(chain, min_refresh_interval=0)

@@ -116,7 +116,7 @@ async def submit_new(
             gas.release(lease, None)
         return Unknown(str(exc))
     except TransactionRejected as exc:
-        gas.release(lease, None, stale=True)
+        gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
         return Refused(str(exc), exc.is_equivocation)
     except BaseException:
         if not lease.released and lease.digest is None:
@@ -150,7 +150,7 @@ async def resume(
     except ChainUnavailable as exc:
         return Unknown(str(exc))  # keep the lease: the outcome is still unknown
     except TransactionRejected as exc:
-        gas.release(lease, None, stale=True)
+        gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
         return Refused(str(exc), exc.is_equivocation)
 
 

@@ -181,14 +181,18 @@ class GasCoinManager:
         new_ref: ObjectRef | None,
         *,
         stale: bool = False,
+        reread: bool = False,
         spent: int | None = None,
     ) -> None:
         """Give the coin back.
 
         `new_ref`: the coin's reference from the transaction's effects. `None` with
         `stale=False`: the leased version was not consumed (nothing executed). `stale=True`:
-        what happened is unknown; the coin is withheld until the chain shows it newer.
-        `spent`: gas the transaction charged, to keep the balance estimate current.
+        what happened is unknown, or the coin is locked (equivocation); it is withheld
+        until the chain shows it newer or the epoch changes. `reread=True`: nothing
+        executed but our reference may be out of date (the node called an input stale):
+        the coin is usable once re-read from the chain. `spent`: gas the transaction
+        charged, to keep the balance estimate current.
         """
         if lease.released:
             raise GasError(f"{lease!r} was already released")
@@ -213,6 +217,8 @@ class GasCoinManager:
             self._make_suspect(coin, lease.ref.version)
         else:
             coin.state = _State.FREE
+            if reread:
+                coin.ref = None  # the pool reloads it; a named lease reads it anyway
         if spent is not None and coin.balance is not None:
             coin.balance = max(0, coin.balance - spent)
         if not coin.pooled and coin.state is _State.FREE and coin.named_waiters == 0:
@@ -335,7 +341,11 @@ class GasCoinManager:
                 await self._wait()
                 refreshed = False  # things changed meanwhile: a reload may help again
                 continue
-            if not refreshed and self._clock() - self._last_refresh >= self._min_refresh_interval:
+            unread = any(
+                c.pooled and c.state is _State.FREE and c.ref is None for c in self._coins.values()
+            )
+            interval_passed = self._clock() - self._last_refresh >= self._min_refresh_interval
+            if not refreshed and (unread or interval_passed):
                 await self.refresh()
                 refreshed = True
                 continue
