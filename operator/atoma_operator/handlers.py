@@ -62,6 +62,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.INFO
     settings.networking.request_timeout = 60
     settings.watching.server_timeout = 300
+    if not settings.peering.clusterwide:
+        # Serving named namespaces: kopf's namespace listing and CRD watch are cluster-wide
+        # reads that namespaced RBAC does not grant. kopf would retry them for ~50 s at
+        # start-up (logging 403s) and then fall back to exactly this mode anyway.
+        settings.scanning.disabled = True
     runtime = await Runtime.create(config)
     memo.runtime = runtime
     metrics.serve(config.metrics_port)

@@ -11,8 +11,8 @@ import asyncio
 import base64
 import logging
 import os
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes

@@ -10,7 +10,7 @@ it cannot leak through repr or validation errors.
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +29,7 @@ DEFAULT_GAS_BUDGET = 50_000_000
 """The node software's default budget (MIST), kept so that behaviour matches the daemon."""
 
 
-class LogFormat(str, Enum):
+class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
 

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from e2e_support import Localnet
 from kopf.testing import KopfRunner
 
 from atoma_dev.controlplane import ControlPlane
-from e2e_support import Localnet
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_ARGS = ["run", "-A", "--standalone", "-m", "atoma_operator.handlers"]

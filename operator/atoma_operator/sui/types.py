@@ -7,7 +7,7 @@ tested with a fake gateway and the gateway can change its wire client freely.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 PureType = Literal["u8", "u64", "bool", "address", "vector<u8>", "vector<u64>"]
@@ -85,7 +85,7 @@ class ChainEvent:
         return self.type.rsplit("::", 1)[-1]
 
 
-class ExecutionStatus(str, Enum):
+class ExecutionStatus(StrEnum):
     SUCCESS = "Success"
     MOVE_ABORT = "MoveAbort"
     FAILURE = "Failure"  # any other execution failure (e.g. insufficient gas)
