@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from atoma_dev.commands import control_plane
+from atoma_dev.commands import control_plane, demo
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atoma-dev", description=__doc__.splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     control_plane.register(groups)
+    demo.register(groups)
     return parser
 
 

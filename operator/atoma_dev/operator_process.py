@@ -28,23 +28,26 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class ProcessUsage:
-    """Resident memory and CPU time consumed so far (user + system) of one process."""
+    """Resident memory (now and peak) and CPU time so far (user + system) of one process."""
 
     rss_bytes: int
+    peak_rss_bytes: int
     cpu_seconds: float
 
 
 def process_usage(pid: int) -> ProcessUsage:
-    """Read /proc (no psutil dependency): VmRSS from status, utime+stime from stat."""
-    rss = 0
+    """Read /proc (no psutil dependency): VmRSS/VmHWM from status, utime+stime from stat."""
+    kib: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-            break
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            kib[key] = int(value.split()[0])
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return ProcessUsage(rss, (utime + stime) / _CLK_TCK)
+    return ProcessUsage(
+        kib.get("VmRSS", 0) * 1024, kib.get("VmHWM", 0) * 1024, (utime + stime) / _CLK_TCK
+    )
 
 
 def parse_samples(text: str) -> dict[str, float]:

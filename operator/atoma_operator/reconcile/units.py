@@ -150,6 +150,10 @@ def _interpret(
         )
     # Executed
     outcome = step.outcome
+    if progress.pending is not None:
+        # Intent recorded -> effects known: spans re-sends and operator restarts.
+        waited = (now - progress.pending.recorded_at).total_seconds()
+        metrics.TX_FINAL_LATENCY.labels(kind).observe(max(waited, 0.0))
     progress.pending = None
     progress.tx_digest = outcome.digest
     progress.gas_used_mist = outcome.gas_used_mist
