@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv control-plane test lint typecheck crds clean
+.PHONY: venv control-plane demo demo-down test lint typecheck crds clean
 
 # Reinstalls only when pyproject.toml changed since the last install.
 venv: $(VENV)/.installed
@@ -20,6 +20,13 @@ $(VENV)/.installed: pyproject.toml
 # etcd, kube-apiserver and helm, built from the Go module proxy into ~/.cache (once).
 control-plane:
 	hack/build-control-plane.sh all
+
+# The quick start: local control plane + Sui stand-in + operator, samples applied, Ready.
+demo: venv control-plane
+	$(BIN)/atoma-dev demo up
+
+demo-down:
+	@if [ -x $(BIN)/atoma-dev ]; then $(BIN)/atoma-dev demo down; fi
 
 # The whole suite; integration tests start a real control plane (built above).
 test: venv control-plane
@@ -33,7 +40,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 crds: venv
-	$(BIN)/atoma-operator crds --out crds/
+	$(BIN)/atoma-operator crds --out crds/ --out charts/atoma-operator/files/crds/
 
 clean:
 	@if [ -x $(BIN)/atoma-dev ]; then $(BIN)/atoma-dev control-plane down; fi

@@ -69,7 +69,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         settings.scanning.disabled = True
     runtime = await Runtime.create(config)
     memo.runtime = runtime
-    metrics.serve(config.metrics_port)
+    memo.stop_metrics = metrics.serve(config.metrics_port)
     follower = Follower(runtime)
     memo.follower_task = asyncio.create_task(follower.run(), name="atoma-chain-follower")
 
@@ -83,6 +83,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.close()
+    stop_metrics: Callable[[], None] | None = getattr(memo, "stop_metrics", None)
+    if stop_metrics is not None:
+        await asyncio.to_thread(stop_metrics)  # shutdown() waits for the serving loop
 
 
 @kopf.on.event(GROUP, VERSION, STL)

@@ -6,6 +6,8 @@ Kept in one module so the Grafana dashboard in the chart and the tests that scra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -84,7 +86,19 @@ CHAIN_RPC_CALLS = Counter(
 )
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on `port` (0 disables it)."""
-    if port:
-        start_http_server(port, registry=REGISTRY)
+def serve(port: int) -> Callable[[], None] | None:
+    """Expose /metrics on `port` (0 disables it); returns the function that stops it.
+
+    Stopping frees the port, so an operator restarted in the same process (tests,
+    embedding) can bind it again, and a stopped operator no longer looks alive to scrapes.
+    """
+    if not port:
+        return None
+    server, thread = start_http_server(port, registry=REGISTRY)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
