@@ -6,7 +6,7 @@ SHELL := bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: venv control-plane demo demo-down test lint typecheck crds clean
 
@@ -31,6 +31,18 @@ demo-down:
 # The whole suite; integration tests start a real control plane (built above).
 test: venv control-plane
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Long fault tests (kill -9 across many submissions, a 60 s chain outage, ...); the
+# default `make test` leaves them out (PYTEST_ARGS above).
+.PHONY: test-slow bench
+SLOW_PYTEST_ARGS ?=
+test-slow: venv control-plane
+	$(BIN)/pytest -m slow $(SLOW_PYTEST_ARGS)
+
+# Figures against the bare-pysui and daemon baselines; BENCH_ARGS=--quick for a smoke run.
+BENCH_ARGS ?=
+bench: venv control-plane
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check

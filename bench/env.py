@@ -145,9 +145,7 @@ class MemoryLocalnet(LocalnetProcess):
 
 
 @contextmanager
-def chain(
-    workdir: Path, *, badges: int, coins: int, seed: int | None = None
-) -> Iterator[Chain]:
+def chain(workdir: Path, *, badges: int, coins: int, seed: int | None = None) -> Iterator[Chain]:
     """A stand-in subprocess whose dev key holds `badges` badges and `coins` gas coins."""
     workdir.mkdir(parents=True, exist_ok=True)
     proc = MemoryLocalnet(
@@ -157,7 +155,11 @@ def chain(
     )
     info = proc.start(timeout=120)
     try:
-        made = Chain(proc, info, [Badge(b["object_id"], b["node_small_id"]) for b in info["dev_key"]["badges"]])
+        made = Chain(
+            proc,
+            info,
+            [Badge(b["object_id"], b["node_small_id"]) for b in info["dev_key"]["badges"]],
+        )
         while len(made.badges) < badges:
             b = made.admin("/badge", {"owner": made.dev["address"]})
             made.badges.append(Badge(b["object_id"], int(b["node_small_id"])))

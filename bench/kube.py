@@ -98,7 +98,6 @@ class Timeline:
                     raise TimeoutError(f"{len(missing)} not Ready after {timeout}s: {missing[:5]}")
                 self.changed.wait(min(left, 1.0))
 
-
     def wait_handled(
         self, count: int, *, timeout: float, progress: Callable[[int], None] | None = None
     ) -> None:
@@ -145,7 +144,7 @@ class Watcher:
         while not self._stop.is_set():
             try:
                 if rv is None:
-                    listing = self._cluster.custom.list_namespaced_custom_object(
+                    listing: Any = self._cluster.custom.list_namespaced_custom_object(
                         GROUP, VERSION, self._ns, PLURAL
                     )
                     for obj in listing.get("items", []):
@@ -211,9 +210,7 @@ def create_all(
         name = manifest["metadata"]["name"]
         with timeline.lock:
             timeline.applied[name] = time.monotonic()
-        cluster.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, manifest
-        )
+        cluster.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, manifests))
@@ -233,9 +230,9 @@ def request_counts(plane: ControlPlane) -> Counter[RequestKey]:
             part.split("=", 1) for part in key[len("apiserver_request_total{") : -1].split('",')
         )
         clean = {k: v.strip('"') for k, v in labels.items()}
-        counts[(clean.get("verb", ""), clean.get("resource", ""), clean.get("subresource", ""))] += (
-            int(value)
-        )
+        counts[
+            (clean.get("verb", ""), clean.get("resource", ""), clean.get("subresource", ""))
+        ] += int(value)
     return counts
 
 

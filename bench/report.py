@@ -63,9 +63,7 @@ def table(rows: list[tuple[str, str, Any, str]]) -> str:
     cells = [(s, f, fmt(v), n) for s, f, v, n in rows]
     head = ("section", "figure", "value", "note")
     widths = [max(len(r[i]) for r in [head, *cells]) for i in range(3)]
-    lines = [
-        "  ".join(h.ljust(w) for h, w in zip(head[:3], widths, strict=True)) + "  " + head[3]
-    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head[:3], widths, strict=True)) + "  " + head[3]]
     lines.append("-" * (sum(widths) + 6 + 4))
     for row in cells:
         lines.append(

@@ -45,7 +45,9 @@ def _plan(made: Chain, n: int) -> list[tuple[int, int]]:
     per = -(-n // len(made.badges))
     for badge in made.badges:
         made.add_stacks(badge, per)
-    pairs = [(b.node_small_id, made.stacks[b.node_small_id][i]) for i in range(per) for b in made.badges]
+    pairs = [
+        (b.node_small_id, made.stacks[b.node_small_id][i]) for i in range(per) for b in made.badges
+    ]
     return pairs[:n]
 
 
@@ -147,9 +149,7 @@ def _paced(
         create_all(cluster, ns, [manifest], timeline, threads=1)
 
 
-def _api_delta(
-    before: Counter[RequestKey], after: Counter[RequestKey]
-) -> dict[str, int]:
+def _api_delta(before: Counter[RequestKey], after: Counter[RequestKey]) -> dict[str, int]:
     delta = after - before
     return {"/".join(k): v for k, v in sorted(delta.items()) if v}
 

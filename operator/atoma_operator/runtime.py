@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
 from atoma_operator.kube import Kube, NotFound
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
 from atoma_operator.reconcile.tickets import TicketReader
@@ -60,8 +59,6 @@ class Runtime:
         )
         kube = kube or Kube()
         gas = GasCoinManager(gateway, owner=signer.address)
-        db = await gateway.shared_object(settings.atoma_db_id, mutable=True)
-        random = await gateway.shared_object(RANDOM_OBJECT_ID, mutable=False)
         tickets = TicketReader(gateway, package_id=settings.package_id, db_id=settings.atoma_db_id)
 
         async def read_value(namespace: str, kind: str, name: str, key: str) -> bytes:
@@ -76,8 +73,6 @@ class Runtime:
             settings=settings,
             tickets=tickets,
             read_value=read_value,
-            db=db,
-            random=random,
             submit_slots=asyncio.Semaphore(settings.concurrency),
             locks=KeyedLocks(),
         )

@@ -352,7 +352,7 @@ async def _step_entry(
         if badge_ref is None:
             raise ChainUnavailable(f"node badge {badge.object_id} not found on chain")
         return calls.submit_stack_settlement_attestation(
-            ctx.package_id, ctx.db, badge_ref, entry.stack_small_id, committed, leaf
+            ctx.package_id, await ctx.db(), badge_ref, entry.stack_small_id, committed, leaf
         )
 
     async def record(_: PendingTransaction) -> None:

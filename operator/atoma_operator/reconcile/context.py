@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.settings import Settings
 from atoma_operator.sui.gas import GasCoinManager
@@ -39,11 +40,29 @@ class ReconcileContext:
     settings: Settings
     tickets: TicketReader
     read_value: ReadValue
-    db: SharedObjectArg
-    random: SharedObjectArg
     submit_slots: asyncio.Semaphore
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    _shared: dict[tuple[str, bool], SharedObjectArg] = field(default_factory=dict)
+
+    async def shared(self, object_id: str, *, mutable: bool) -> SharedObjectArg:
+        """A shared object argument, read once: initial shared versions never change.
+
+        Resolved on first use rather than at start-up, so the operator starts (and
+        reports ChainUnavailable on its resources) while the chain is unreachable.
+        """
+        key = (object_id, mutable)
+        if key not in self._shared:
+            self._shared[key] = await self.gateway.shared_object(object_id, mutable=mutable)
+        return self._shared[key]
+
+    async def db(self) -> SharedObjectArg:
+        assert self.settings.atoma_db_id is not None
+        return await self.shared(self.settings.atoma_db_id, mutable=True)
+
+    async def random(self) -> SharedObjectArg:
+        return await self.shared(RANDOM_OBJECT_ID, mutable=False)
 
     @property
     def package_id(self) -> str:

@@ -306,13 +306,13 @@ async def _step_stack(
                 raise ChainUnavailable(f"node badge {badge.object_id} not found on chain")
             return calls.try_settle_stack(
                 ctx.package_id,
-                ctx.db,
+                await ctx.db(),
                 badge_ref,
                 sid,
                 spec.num_claimed_compute_units,
                 committed,
                 leaf,
-                ctx.random,
+                await ctx.random(),
             )
 
         async def record(_: PendingTransaction) -> None:

@@ -1,0 +1,180 @@
+"""`python -m bench`: the operator's figures against baselines, on this machine, in one run.
+
+Prints a table and writes the same figures as JSON to bench/results/<timestamp>.json.
+It never asserts a time: a missed target is a figure too. `--quick` is a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import report
+from bench.env import cluster, scratch_dir
+from bench.scale import scale_phase
+from bench.throughput import Shape, bare_phase, operator_phase, writes_and_reads
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("throughput", "latency", "scale")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--n", type=int, default=1000, help="settlements per throughput phase")
+    p.add_argument(
+        "--badges",
+        type=_ints,
+        default=[1, 4],
+        help="badge counts to run throughput with (comma list); one badge serialises",
+    )
+    p.add_argument("--coins", type=int, default=4, help="gas coins of the operator's key")
+    p.add_argument("--concurrency", type=int, default=0, help="ATOMA_CONCURRENCY (0: = coins)")
+    p.add_argument("--rate", type=float, default=5.0, help="latency: arrivals per second")
+    p.add_argument("--latency-n", type=int, default=300, help="latency: resources")
+    p.add_argument(
+        "--scale-counts", type=_ints, default=[100, 10_000], help="scale: resource counts"
+    )
+    p.add_argument("--idle-seconds", type=float, default=30, help="scale: idle window")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="which sections to run")
+    p.add_argument("--quick", action="store_true", help="smoke: small numbers everywhere")
+    p.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.latency_n, args.rate = 50, 30, 5.0
+        args.scale_counts, args.idle_seconds = [20, 200], 10.0
+    args.concurrency = args.concurrency or args.coins
+    args.sections = [s for s in args.sections.split(",") if s]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _bars() -> Callable[[str, int], Callable[[int], None]]:
+    def make(desc: str, total: int) -> Callable[[int], None]:
+        bar = tqdm(total=total, desc=desc, unit="stl", leave=False, file=sys.stderr)
+
+        def advance(k: int) -> None:
+            bar.update(k)
+            if bar.n >= total:
+                bar.close()
+
+        return advance
+
+    return make
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = _bars()
+    work = scratch_dir()
+    results: dict[str, Any] = {"machine": report.machine(), "args": _jsonable(vars(args))}
+    rows: list[tuple[str, str, Any, str]] = []
+    with cluster() as kube:
+        if "throughput" in args.sections:
+            results["throughput"] = {}
+            for badges in args.badges:
+                shape = Shape(badges, args.coins, args.concurrency)
+                key = f"{badges}_badges"
+                phase_dir = work / key
+                op = operator_phase(kube, phase_dir / "operator", shape, args.n, progress)
+                par = bare_phase(phase_dir / "bare", shape, args.n, progress, sequential=False)
+                seq = bare_phase(phase_dir / "daemon", shape, args.n, progress, sequential=True)
+                results["throughput"][key] = {"operator": op, "bare": par, "daemon": seq}
+                rows += _throughput_rows(key, args.n, op, par, seq)
+        if "latency" in args.sections:
+            shape = Shape(max(args.badges), args.coins, args.concurrency)
+            lat = operator_phase(
+                kube, work / "latency", shape, args.latency_n, progress, rate=args.rate
+            )
+            results["latency"] = lat
+            rows += _latency_rows(lat, args.rate)
+        if "scale" in args.sections:
+            scale = scale_phase(
+                kube, work / "scale", args.scale_counts, progress, idle_seconds=args.idle_seconds
+            )
+            results["scale"] = scale
+            rows += _scale_rows(scale)
+    print()
+    print(report.table(rows))
+    path = report.write_json(results, args.out)
+    print(f"\nmachine: {results['machine']}\nJSON: {path}\nwork dir (logs): {work}")
+    return 0
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+def _throughput_rows(
+    key: str, n: int, op: dict[str, Any], par: dict[str, Any], seq: dict[str, Any]
+) -> list[tuple[str, str, Any, str]]:
+    sec = f"throughput {key}"
+    ratio = op["seconds"] / par["seconds"] if par["seconds"] else None
+    writes, reads, watches = writes_and_reads(op["apiserver_requests"])
+    own_posts = op["apiserver_requests"].get("POST/stacksettlements/", 0)
+    op_calls = sum(op["chain_rpc_calls"].values())
+    return [
+        (sec, "operator: apply -> all Ready (s)", op["seconds"], f"n={n}, {op['ready']} Ready"),
+        (sec, "bare pysui, parallel (s)", par["seconds"], "same coins, per-badge lock"),
+        (sec, "daemon pattern, sequential (s)", seq["seconds"], "one tx at a time"),
+        (sec, "operator / bare", ratio, "target <= 1.25"),
+        (sec, "daemon / bare", seq["seconds"] / par["seconds"] if par["seconds"] else None, ""),
+        (sec, "operator tx/s", n / op["seconds"], ""),
+        (sec, "bare tx/s", n / par["seconds"], ""),
+        (sec, "executions per digest (max)", op["max_executions_per_digest"], "must be 1"),
+        (sec, "equivocation refusals", op["equivocation_refusals"], "operator metric"),
+        (
+            "cost " + key,
+            "apiserver writes per stack",
+            (writes - own_posts) / n,
+            "target <= 3 (bench's own POSTs excluded)",
+        ),
+        ("cost " + key, "apiserver reads per stack", reads / n, f"+{watches} watch requests"),
+        ("cost " + key, "chain RPCs per stack (operator)", op_calls / n, "incl. follower polls"),
+        (
+            "cost " + key,
+            "chain RPCs per stack (bare)",
+            sum(par["chain_rpc_calls"].values()) / n,
+            "",
+        ),
+    ]
+
+
+def _latency_rows(lat: dict[str, Any], rate: float) -> list[tuple[str, str, Any, str]]:
+    rows: list[tuple[str, str, Any, str]] = []
+    for label, key in (
+        ("apply->digest", "apply_to_digest_s"),
+        ("apply->Ready", "apply_to_ready_s"),
+    ):
+        for pct in ("p50", "p95", "p99"):
+            rows.append(("latency", f"{label} {pct} (s)", lat[key][pct], f"{rate}/s, n={lat['n']}"))
+    return rows
+
+
+def _scale_rows(scale: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
+    rows: list[tuple[str, str, Any, str]] = []
+    for count, fig in scale.items():
+        sec = f"scale {count}"
+        rows += [
+            (sec, "operator RSS after restart (MiB)", fig["rss_mib"], "target <= 250 at 10k"),
+            (sec, "operator peak RSS (MiB)", fig["peak_rss_mib"], ""),
+            (sec, "restart -> idle (s)", fig["restart_to_idle_s"], "resume pass over all"),
+            (sec, "start-up CPU (s)", fig["startup_cpu_s"], ""),
+            (sec, "idle CPU (%)", fig["idle_cpu_percent"], ""),
+            (sec, "follower chain RPCs / min", fig["chain_rpc_per_minute"], "must not grow"),
+        ]
+    return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
