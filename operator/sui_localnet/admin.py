@@ -79,6 +79,8 @@ def build_app(node: LocalSui) -> web.Application:
             f.execute_latency = float(d["execute_latency"])
         if "lose_responses" in d:
             f.lose_responses = int(d["lose_responses"])
+        if "drop_executions" in d:
+            f.drop_executions = int(d["drop_executions"])
         if d.get("unavailable") is True:
             f.set_unavailable(d.get("unavailable_seconds"))
         elif d.get("unavailable") is False:

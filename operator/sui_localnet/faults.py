@@ -16,6 +16,7 @@ from typing import Any
 class Faults:
     execute_latency: float = 0.0  # seconds every ExecuteTransaction waits before executing
     lose_responses: int = 0  # the next N executions run, then answer UNAVAILABLE
+    drop_executions: int = 0  # the next N ExecuteTransaction calls never reach execution
     _down_until: float | None = None  # monotonic deadline; inf = until cleared
     calls: Counter[str] = field(default_factory=Counter)
     calls_while_down: Counter[str] = field(default_factory=Counter)
@@ -48,9 +49,16 @@ class Faults:
             return True
         return False
 
+    def take_dropped_execution(self) -> bool:
+        if self.drop_executions > 0:
+            self.drop_executions -= 1
+            return True
+        return False
+
     def clear(self) -> None:
         self.execute_latency = 0.0
         self.lose_responses = 0
+        self.drop_executions = 0
         self._down_until = None
 
     def reset_counters(self) -> None:
@@ -62,6 +70,7 @@ class Faults:
         return {
             "execute_latency": self.execute_latency,
             "lose_responses": self.lose_responses,
+            "drop_executions": self.drop_executions,
             "unavailable": self.unavailable,
             "calls": dict(self.calls),
             "calls_while_down": dict(self.calls_while_down),

@@ -552,6 +552,8 @@ class TransactionExecutionService(_Base):
         self, req: sp.ExecuteTransactionRequest
     ) -> sp.ExecuteTransactionResponse:
         tx_bytes = _tx_bytes(req.transaction)
+        if self.faults.take_dropped_execution():
+            raise GRPCError(Status.UNAVAILABLE, "request dropped before execution (injected fault)")
         result = await self.ledger.execute(
             tx_bytes, _signatures(req.signatures), latency=self.faults.execute_latency
         )

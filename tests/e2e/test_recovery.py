@@ -80,3 +80,25 @@ def test_chain_outage_is_waited_out_without_a_hot_loop(
     assert len(obj["status"]["txDigests"]) == 2
     for digest in obj["status"]["txDigests"]:
         assert localnet.executions(digest) == 1
+
+
+def test_killed_after_recording_intent_before_execution(
+    crds: ControlPlane, localnet: Localnet, namespace: str, operator_process: OperatorProcess
+) -> None:
+    stack = localnet.dev["stacks"][0]
+    localnet.admin("/faults", {"drop_executions": 1000})  # nothing reaches execution
+    operator_process.start()
+    apply(crds, settlement("early", namespace, [stack]))
+    pending = wait_until(lambda: _pending(crds, namespace, "early"), timeout=60, what="intent")
+    operator_process.kill()
+    assert localnet.executions(pending["digest"]) == 0
+    assert localnet.counters()["executions"] == {}
+    localnet.admin("/faults/clear", {})
+
+    operator_process.start()
+    obj = wait_until(lambda: _ready(crds, namespace, "early"), timeout=60, what="Ready")
+    entry = obj["status"]["stacks"][0]
+    # the same signed bytes were re-sent: the digest recorded before the crash executed
+    assert entry["txDigest"] == pending["digest"]
+    assert localnet.executions(pending["digest"]) == 1
+    assert list(localnet.counters()["executions"]) == [pending["digest"]]
