@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from atoma_operator import metrics
 from atoma_operator.sui.txbuild import normalize_id
 from atoma_operator.sui.types import GasCoin, ObjectRef
 
@@ -435,7 +436,11 @@ class GasCoinManager:
         coin.state = _State.LEASED
         coin.lease = lease
         self._leases_total += 1
+        self._publish()
         return lease
+
+    def _publish(self) -> None:
+        metrics.GAS_LEASES.set(sum(1 for c in self._coins.values() if c.lease is not None))
 
     def _make_suspect(self, coin: _Coin, version: int) -> None:
         coin.state = _State.SUSPECT
@@ -455,6 +460,7 @@ class GasCoinManager:
 
     def _notify(self) -> None:
         """Wake every parked waiter (in arrival order); each re-checks its condition."""
+        self._publish()
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             if not fut.done():

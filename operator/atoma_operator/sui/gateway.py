@@ -28,6 +28,7 @@ from pysui.sui.sui_grpc import pgrpc_requests as rq
 from pysui.sui.sui_grpc.pgrpc_clients import GrpcProtocolClient
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2 as pb
 
+from atoma_operator import metrics
 from atoma_operator.sui.effects import event_from_message, outcome_from_executed
 from atoma_operator.sui.errors import (
     ChainError,
@@ -186,6 +187,7 @@ class SuiGateway:
     async def _call(self, request: Any, *, deadline_s: float | None = None) -> Any:
         """One unary call; transport errors become ChainUnavailable, statuses _RpcFailure."""
         what = type(request).__name__
+        metrics.CHAIN_RPC_CALLS.labels(what).inc()
         try:
             result = await self._client.execute_grpc_request(
                 request=request, timeout=deadline_s or self._request_timeout
@@ -414,6 +416,7 @@ class SuiGateway:
 
     async def _stream(self, request: Any) -> AsyncIterator[Any]:
         what = type(request).__name__
+        metrics.CHAIN_RPC_CALLS.labels(what).inc()
         try:
             result = await self._client.execute_grpc_request(
                 request=request, timeout=self._request_timeout
