@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from atoma_operator.atoma.hashing import ProofScheme
+
 OBJECT_ID_PATTERN = r"^0x[0-9a-f]{64}$"
 ObjectIdStr = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
 
@@ -63,6 +65,12 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(default=None, description="Mounted file holding the key.")
     signing_key: SecretStr | None = Field(default=None, description="Dev only: the key itself.")
     key_derivation_path: str | None = None
+
+    proof_scheme: ProofScheme = Field(
+        default=ProofScheme.CONTRACT,
+        description="Committed-proof scheme when a resource names none: Contract is what "
+        "the contract's final check recomputes; NodeSoftware reproduces atoma-node.",
+    )
 
     # --- gas -------------------------------------------------------------------------------
     gas_budget: int = Field(default=DEFAULT_GAS_BUDGET, ge=1_000)

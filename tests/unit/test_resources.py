@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from admission_cases import BadCase, load_bases, load_cases
+from atoma_operator.atoma.hashing import ProofScheme, parse_total_hash
 from atoma_operator.cli import main
 from atoma_operator.resources import crd
 from atoma_operator.resources.attestation import (
@@ -24,10 +25,7 @@ from atoma_operator.resources.attestation import (
 )
 from atoma_operator.resources.common import MAX_SAFE_INTEGER, Condition, ConditionStatus
 from atoma_operator.resources.proofs import (
-    ProofScheme,
     ValueEncoding,
-    hex_bytes,
-    parse_total_hash,
 )
 from atoma_operator.resources.stack_settlement import (
     ClaimedAttestationStatus,
@@ -124,7 +122,7 @@ def test_total_hash_accepts_prefix_and_either_case(total_hash: str) -> None:
             proofs=[{"stackSmallId": 1201, "totalHash": total_hash}], stackSmallIds=[1201]
         )
     )
-    assert hex_bytes(spec.proofs[0].total_hash or "") == bytes.fromhex(
+    assert b"".join(parse_total_hash(spec.proofs[0].total_hash or "")) == bytes.fromhex(
         total_hash.removeprefix("0x")
     )
 
@@ -147,22 +145,6 @@ def test_attestation_without_node_uses_total_hashes() -> None:
     assert source.value_from.effective_encoding is ValueEncoding.BINARY
     assert source.value_from.secret_key_ref is not None
     assert source.value_from.secret_key_ref.key == binary["secretKeyRef"]["key"]
-
-
-def test_hex_bytes_and_total_hash_checks() -> None:
-    assert hex_bytes(" 0xAB\ncd ") == b"\xab\xcd"
-    for bad in ("abc", "0xzz"):
-        with pytest.raises(ValueError, match="not hex"):
-            hex_bytes(bad)
-    assert parse_total_hash(b"\x01" * 64, max_requests=2) == b"\x01" * 64
-    for data, message in ((b"", "empty"), (b"\x00" * 33, "not a multiple of 32")):
-        with pytest.raises(ValueError, match=message):
-            parse_total_hash(data)
-    with pytest.raises(ValueError, match="more than 1"):
-        parse_total_hash(b"\x00" * 64, max_requests=1)
-
-
-# ---------------------------------------------------------------- status
 
 
 def _signed() -> SignedTransaction:

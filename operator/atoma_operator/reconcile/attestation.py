@@ -20,7 +20,7 @@ from atoma_operator.atoma.events import (
     StackSettlementTicketEvent,
     parse_event,
 )
-from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
+from atoma_operator.atoma.hashing import ProofInputError
 from atoma_operator.atoma.ticket import (
     SettlementTicket,
     TicketParseError,
@@ -328,11 +328,7 @@ async def _step_entry(
     proof_input: tuple[bytes, bytes] | None = None
     if entry.pending is None and ticket is not None:
         try:
-            scheme = (
-                ProofScheme(spec.proof_scheme.value)
-                if spec.proof_scheme
-                else ProofScheme.NODE_SOFTWARE
-            )
+            scheme = spec.proof_scheme or ctx.settings.proof_scheme
             proof_input = await attestation_inputs(
                 spec.proof_for(entry.stack_small_id),
                 scheme=scheme,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from atoma_operator.atoma import calls
-from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
+from atoma_operator.atoma.hashing import ProofInputError
 from atoma_operator.atoma.ticket import (
     SettlementTicket,
     attestation_status,
@@ -270,11 +270,7 @@ async def _step_stack(
         proof_input: tuple[bytes, bytes] | None = None
         if entry.pending is None:
             try:
-                scheme = (
-                    ProofScheme(spec.proof_scheme.value)
-                    if spec.proof_scheme
-                    else ProofScheme.NODE_SOFTWARE
-                )
+                scheme = spec.proof_scheme or ctx.settings.proof_scheme
                 extra = (await ctx.tickets.db_info()).cross_validation_extra_nodes_count
                 proof_input = await settlement_inputs(
                     spec.proof_for(sid),

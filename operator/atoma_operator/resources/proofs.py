@@ -2,8 +2,8 @@
 
 Hex here may carry a lowercase `0x` prefix and use either case: these values are
 only decoded to bytes, never used as keys, and common tools print them both ways.
-`hex_bytes()` is the one decoder; `parse_total_hash()` checks values read from a
-ConfigMap or Secret, which admission never sees, with the same rules as the CRD.
+Decoding and the checks of values read from a ConfigMap or Secret (which admission
+never sees) live in `atoma_operator.atoma.hashing`, with the same rules as the CRD.
 """
 
 from __future__ import annotations
@@ -36,27 +36,6 @@ HASH32_MESSAGE = "must be exactly 32 bytes: 64 hex characters, optionally prefix
 PROOF_ONE_OF_MESSAGE = "set exactly one of totalHash, valueFrom, or committedProof with merkleLeaf"
 PROOF_PAIR_MESSAGE = "committedProof and merkleLeaf must be given together"
 VALUE_FROM_MESSAGE = "valueFrom needs exactly one of configMapKeyRef or secretKeyRef"
-
-
-def hex_bytes(text: str) -> bytes:
-    """Decode proof hex (optional `0x`, any case; whitespace and newlines ignored)."""
-    text = "".join(text.split())
-    if text.startswith("0x"):
-        text = text[2:]
-    if not re.fullmatch(r"[0-9a-fA-F]*", text) or len(text) % 2:
-        raise ValueError("not hex: use the characters 0-9 and a-f, two per byte")
-    return bytes.fromhex(text)
-
-
-def parse_total_hash(data: bytes, *, max_requests: int | None = None) -> bytes:
-    """Check a total hash (raw bytes): non-empty, a whole number of 32-byte hashes."""
-    if not data:
-        raise ValueError("total hash is empty")
-    if len(data) % 32:
-        raise ValueError(f"total hash length {len(data)} bytes is not a multiple of 32")
-    if max_requests is not None and len(data) // 32 > max_requests:
-        raise ValueError(f"total hash has {len(data) // 32} requests, more than {max_requests}")
-    return data
 
 
 def _total_hash_length(value: str) -> str:
@@ -196,21 +175,6 @@ class StackProof(K8sModel):
     @property
     def is_precomputed(self) -> bool:
         return self.committed_proof is not None
-
-
-class ProofScheme(StrEnum):
-    """How the settling node's committed proof is derived from a total hash.
-
-    See atoma-chain.md "Hashes": root = merkle root of the 32-byte request hashes,
-    leaf(k) = H(byte(k) || root).
-    """
-
-    NODE_SOFTWARE = "NodeSoftware"
-    """committedProof = leaf(0) = H(0x00 || root), what atoma-node submits. The
-    contract's final check accepts it only when no attestation node was sampled."""
-    CONTRACT = "Contract"
-    """committedProof = H(leaf_0 || leaf_1 || ... zero-padded slots), what the
-    contract's final check recomputes once every sampled node has attested."""
 
 
 PROOF_SCHEME_DESCRIPTION = (

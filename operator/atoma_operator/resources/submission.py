@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import Field, Strict, model_validator
 from pydantic.config import JsonDict
 
+from atoma_operator.atoma.hashing import ProofScheme
 from atoma_operator.resources.common import (
     MAX_SAFE_INTEGER,
     MAX_STACKS,
@@ -22,11 +23,7 @@ from atoma_operator.resources.common import (
     Timestamp,
     cel,
 )
-from atoma_operator.resources.proofs import (
-    PROOF_SCHEME_DESCRIPTION,
-    ProofScheme,
-    StackProof,
-)
+from atoma_operator.resources.proofs import PROOF_SCHEME_DESCRIPTION, StackProof
 from atoma_operator.sui.types import ObjectRef, SignedTransaction
 
 GAS_BUDGET_MIN = 1_000
