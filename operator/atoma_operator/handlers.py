@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from atoma_operator import metrics
 from atoma_operator.follower import Follower
 from atoma_operator.kube import GROUP, VERSION, Conflict, NotFound, ObjectKey
+from atoma_operator.leader import LeaderElector
 from atoma_operator.logs import configure_logging
 from atoma_operator.reconcile.attestation import conclude as conclude_attestation
 from atoma_operator.reconcile.attestation import reconcile_attestation
@@ -69,6 +70,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         settings.scanning.disabled = True
     runtime = await Runtime.create(config)
     memo.runtime = runtime
+    if config.leader_election:
+        elector = LeaderElector(
+            runtime.kube.api_client,
+            namespace=config.operator_namespace,
+            name=config.leader_lease,
+            identity=config.leader_identity,
+        )
+        await elector.acquire()  # a standby waits here; kopf watches nothing meanwhile
+        runtime.ctx.may_submit = lambda: elector.is_leader
+        memo.leader_task = asyncio.create_task(elector.keep(), name="atoma-leader-lease")
     memo.stop_metrics = metrics.serve(config.metrics_port)
     follower = Follower(runtime)
     memo.follower_task = asyncio.create_task(follower.run(), name="atoma-chain-follower")
@@ -76,10 +87,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = getattr(memo, "follower_task", None)
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    for name in ("follower_task", "leader_task"):
+        task: asyncio.Task[None] | None = getattr(memo, name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.close()

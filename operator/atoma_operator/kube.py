@@ -61,6 +61,10 @@ class Kube:
         self._custom = CustomObjectsApi(self._client)
         self._core = CoreV1Api(self._client)
 
+    @property
+    def api_client(self) -> ApiClient:
+        return self._client
+
     async def get(self, key: ObjectKey) -> dict[str, Any]:
         try:
             obj: dict[str, Any] = await asyncio.to_thread(

@@ -24,6 +24,10 @@ def configure_logging(fmt: LogFormat, level: int = logging.INFO) -> None:
             )
         )
         root.handlers = [handler]
+    elif not root.handlers:  # `atoma-operator run` calls kopf.run(), which installs none
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+        root.handlers = [handler]
     root.setLevel(level)
     for noisy in ("kubernetes.client.rest", "urllib3", "grpclib", "hpack"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     namespaces: list[str] = Field(default_factory=list, description="Empty: all namespaces.")
     operator_namespace: str = Field(default="default", validation_alias="POD_NAMESPACE")
     state_configmap: str = "atoma-operator-state"
+    leader_election: bool = Field(
+        default=True, description="Hold a Lease before acting: one active operator at a time."
+    )
+    leader_lease: str = Field(default="atoma-operator", description="Lease name (operator ns).")
+    leader_identity: str | None = Field(
+        default=None, description="Defaults to POD_NAME or the hostname (unique per pod)."
+    )
     follower_interval_seconds: float = Field(default=2.0, gt=0)
     follower_page_size: int = Field(default=100, ge=1, le=1000)
     retry_base_seconds: float = Field(default=5.0, gt=0)

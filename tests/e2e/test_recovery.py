@@ -102,3 +102,37 @@ def test_killed_after_recording_intent_before_execution(
     assert entry["txDigest"] == pending["digest"]
     assert localnet.executions(pending["digest"]) == 1
     assert list(localnet.counters()["executions"]) == [pending["digest"]]
+
+
+def test_two_replicas_one_leader_no_double_submission(
+    crds: ControlPlane,
+    localnet: Localnet,
+    namespace: str,
+    operator_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    replicas = [
+        OperatorProcess(
+            {**operator_env, "ATOMA_LEADER_IDENTITY": f"pod-{i}"}, tmp_path / f"op{i}.log"
+        )
+        for i in range(2)
+    ]
+    try:
+        for replica in replicas:
+            replica.start()
+        stacks = localnet.dev["stacks"][:3]
+        apply(crds, settlement("first", namespace, stacks[:2]))
+        wait_until(lambda: _ready(crds, namespace, "first"), timeout=60, what="first Ready")
+        leaders = [r for r in replicas if "leading: holding lease" in r.log()]
+        standbys = [r for r in replicas if "standby: lease" in r.log()]
+        assert len(leaders) == 1 and len(standbys) == 1
+        # the leader dies; the standby takes over once the Lease expires and settles the rest
+        leaders[0].kill()
+        apply(crds, settlement("second", namespace, stacks[2:]))
+        wait_until(lambda: _ready(crds, namespace, "second"), timeout=90, what="second Ready")
+        assert "leading: holding lease" in standbys[0].log()
+    finally:
+        for replica in replicas:
+            replica.stop()
+    executions = localnet.counters()["executions"]
+    assert len(executions) == 3 and set(executions.values()) == {1}

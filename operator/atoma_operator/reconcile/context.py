@@ -43,6 +43,8 @@ class ReconcileContext:
     submit_slots: asyncio.Semaphore
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    may_submit: Callable[[], bool] = field(default=lambda: True)
+    """False once this operator lost its leader Lease: nothing new may be sent."""
 
     _shared: dict[tuple[str, bool], SharedObjectArg] = field(default_factory=dict)
 

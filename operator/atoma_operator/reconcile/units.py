@@ -79,6 +79,8 @@ async def run_unit(
     digest, gas, attempts, backoff); the caller owns the phase.
     """
     now = ctx.clock()
+    if not ctx.may_submit():
+        return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
     async with ctx.submit_slots:
         if progress.pending is not None:
             step: StepResult = await resume(progress.pending, gateway=ctx.gateway, gas=ctx.gas)

@@ -1,0 +1,71 @@
+"""Leader election on a real Lease: one holder at a time, takeover after expiry, and a
+restarted process with the same identity takes its Lease back at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kubernetes import client
+
+from atoma_operator.leader import LeaderElector
+
+pytestmark = pytest.mark.integration
+
+
+def _elector(api: client.ApiClient, ns: str, identity: str, lost: list[str]) -> LeaderElector:
+    return LeaderElector(
+        api,
+        namespace=ns,
+        name="atoma-operator",
+        identity=identity,
+        lease_seconds=2,
+        retry_seconds=0.2,
+        on_lost=lambda: lost.append(identity),
+    )
+
+
+async def test_second_replica_waits_until_the_lease_expires(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    lost: list[str] = []
+    first = _elector(kube_api, namespace, "pod-a", lost)
+    second = _elector(kube_api, namespace, "pod-b", lost)
+    await first.acquire()
+    assert first.is_leader
+    waiting = asyncio.create_task(second.acquire())
+    keeper = asyncio.create_task(first.keep())
+    await asyncio.sleep(3)  # longer than the lease: renewal must keep it
+    assert not waiting.done() and not second.is_leader
+    keeper.cancel()  # pod-a stops renewing (crashed)
+    await asyncio.wait_for(waiting, timeout=10)
+    assert second.is_leader
+    lease = client.CoordinationV1Api(kube_api).read_namespaced_lease("atoma-operator", namespace)
+    assert lease.spec.holder_identity == "pod-b"
+    assert lost == []
+
+
+async def test_same_identity_takes_its_lease_back_immediately(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    lost: list[str] = []
+    await _elector(kube_api, namespace, "pod-a", lost).acquire()
+    again = _elector(kube_api, namespace, "pod-a", lost)
+    await asyncio.wait_for(again.acquire(), timeout=1)
+    assert again.is_leader
+
+
+async def test_leader_that_loses_the_lease_stops(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    lost: list[str] = []
+    first = _elector(kube_api, namespace, "pod-a", lost)
+    await first.acquire()
+    coordination = client.CoordinationV1Api(kube_api)
+    coordination.patch_namespaced_lease(
+        "atoma-operator",
+        namespace,
+        {"spec": {"holderIdentity": "pod-z", "leaseDurationSeconds": 60}},
+    )
+    await asyncio.wait_for(first.keep(), timeout=10)
+    assert lost == ["pod-a"] and not first.is_leader
