@@ -84,6 +84,7 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "concurrency" (int64 $v.concurrency)
   "namespaces" (default (list) $v.watchNamespaces)
   "state_configmap" $v.stateConfigMap
+  "leader_lease" $v.rbac.leaseName
   "follower_interval_seconds" $v.follower.intervalSeconds
   "follower_page_size" (int64 $v.follower.pageSize)
   "retry_base_seconds" $v.retry.baseSeconds
