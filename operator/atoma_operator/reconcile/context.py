@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.settings import Settings
+from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.gas import GasCoinManager
-from atoma_operator.sui.types import ChainGateway, SharedObjectArg
+from atoma_operator.sui.types import ChainGateway, ObjectRef, SharedObjectArg
 
 ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
 """(namespace, kind "ConfigMap"|"Secret", name, key) -> raw bytes; raises LookupError."""
@@ -70,6 +71,14 @@ class ReconcileContext:
     def package_id(self) -> str:
         assert self.settings.package_id is not None
         return self.settings.package_id
+
+    async def badge_ref(self, object_id: str) -> ObjectRef:
+        """The badge's current reference: every transaction bumps its version (it is an
+        owned input), so it is read right before building, under the badge's lock."""
+        ref = await self.gateway.get_object_ref(object_id)
+        if ref is None:
+            raise ChainUnavailable(f"node badge {object_id} not found on chain")
+        return ref
 
     async def gas_price(self, requested: int | None) -> int:
         if requested is not None:

@@ -297,9 +297,7 @@ async def _step_stack(
         committed, leaf = proof_input or (b"", b"")
 
         async def build() -> MoveCall:
-            badge_ref = await ctx.gateway.get_object_ref(badge.object_id)
-            if badge_ref is None:
-                raise ChainUnavailable(f"node badge {badge.object_id} not found on chain")
+            badge_ref = await ctx.badge_ref(badge.object_id)
             return calls.try_settle_stack(
                 ctx.package_id,
                 await ctx.db(),
@@ -321,9 +319,7 @@ async def _step_stack(
             label=label,
             build_call=build if proof_input is not None else None,
             ctx=ctx,
-            named_gas=spec.gas,
-            gas_price=await ctx.gas_price(spec.gas_price),
-            gas_budget=spec.gas_budget or ctx.settings.gas_budget,
+            spec=spec,
             record_intent=record,
         )
         notices = list(result.notices)

@@ -26,7 +26,11 @@ from atoma_operator.reconcile.submit import (
     resume,
     submit_new,
 )
-from atoma_operator.resources.submission import PendingTransaction, TransactionProgress
+from atoma_operator.resources.submission import (
+    PendingTransaction,
+    SubmissionSpec,
+    TransactionProgress,
+)
 from atoma_operator.sui.types import ExecutionStatus, MoveCall, TxOutcome
 
 
@@ -68,9 +72,7 @@ async def run_unit(
     label: str,
     build_call: Callable[[], Awaitable[MoveCall]] | None,
     ctx: ReconcileContext,
-    named_gas: str | None,
-    gas_price: int,
-    gas_budget: int,
+    spec: SubmissionSpec,
     record_intent: RecordIntent,
 ) -> UnitResult:
     """Resume the recorded intent if there is one, else build and submit a new transaction.
@@ -98,9 +100,9 @@ async def run_unit(
                 call,
                 gateway=ctx.gateway,
                 gas=ctx.gas,
-                named_gas=named_gas,
-                gas_price=gas_price,
-                gas_budget=gas_budget,
+                named_gas=spec.gas,
+                gas_price=await ctx.gas_price(spec.gas_price),
+                gas_budget=spec.gas_budget or ctx.settings.gas_budget,
                 attempt=progress.attempts,
                 record_intent=_record,
             )
