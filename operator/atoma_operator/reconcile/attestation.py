@@ -28,7 +28,7 @@ from atoma_operator.atoma.ticket import (
     attestation_window_open,
     has_attested,
 )
-from atoma_operator.reconcile.backoff import record_failure, wait_seconds
+from atoma_operator.reconcile.backoff import record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import attestation_inputs
@@ -124,12 +124,7 @@ def conclude(status: AttestationStatus, problems: list[StackProblem], generation
 
 
 def _reason_of(entry: AttestationEntryStatus) -> str:
-    err = entry.last_error or ""
-    if " aborted with " in err:
-        return err.split(" aborted with ", 1)[1].split(" ", 1)[0]
-    if "Failed to get stack total hash" in err:
-        return "InvalidProofInput"
-    return "Failed"
+    return entry.reason or "Failed"
 
 
 def _outcome_phase(outcome: TxOutcome | None, package_id: str) -> AttestationPhase:
@@ -321,7 +316,7 @@ async def _step_entry(
                 f"{SUBMIT_FAILED}: the dispute period ended at epoch "
                 f"{ticket.dispute_settled_at_epoch} (now {epoch})"
             )
-            record_failure(entry, msg, now=ctx.clock(), base=1, cap=1, retry=False)
+            record_terminal(entry, "DisputePeriodOver", msg, now=ctx.clock())
             return [Notice("Warning", "Failed", f"{label}: {msg}")]
     badge = ctx.settings.badge_for(entry.node_small_id)
     assert badge is not None
@@ -339,7 +334,7 @@ async def _step_entry(
             )
         except ProofInputError as exc:
             entry.phase = AttestationPhase.FAILED
-            record_failure(entry, exc.message, now=ctx.clock(), base=1, cap=1, retry=False)
+            record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
             return [Notice("Warning", "InvalidProofInput", exc.message)]
     committed, leaf = proof_input or (b"", b"")
 

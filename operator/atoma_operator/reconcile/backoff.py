@@ -21,22 +21,34 @@ def delay_for(attempts: int, *, base: float, cap: float, jitter: float = 0.1) ->
 
 def record_failure(
     progress: TransactionProgress,
+    reason: str,
     error: str,
     *,
     now: datetime,
     base: float,
     cap: float,
-    retry: bool = True,
 ) -> None:
-    """Note a failure on a unit; schedule its next try unless it is terminal."""
+    """Note a retryable failure and schedule the unit's next try."""
+    progress.reason = reason
     progress.last_error = truncate(error)
     progress.last_failure_time = now
-    progress.next_retry_time = (
-        now + timedelta(seconds=delay_for(progress.attempts, base=base, cap=cap)) if retry else None
+    progress.next_retry_time = now + timedelta(
+        seconds=delay_for(progress.attempts, base=base, cap=cap)
     )
 
 
+def record_terminal(
+    progress: TransactionProgress, reason: str, error: str, *, now: datetime
+) -> None:
+    """Note a failure no retry can fix: the unit stops here and says why."""
+    progress.reason = reason
+    progress.last_error = truncate(error)
+    progress.last_failure_time = now
+    progress.next_retry_time = None
+
+
 def clear_failure(progress: TransactionProgress) -> None:
+    progress.reason = None
     progress.last_error = None
     progress.next_retry_time = None
 

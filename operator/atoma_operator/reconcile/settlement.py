@@ -21,7 +21,7 @@ from atoma_operator.atoma.ticket import (
     attestation_status,
     is_settled,
 )
-from atoma_operator.reconcile.backoff import record_failure, wait_seconds
+from atoma_operator.reconcile.backoff import record_failure, record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import settlement_inputs
@@ -179,15 +179,7 @@ def with_summary(current: list[Condition], summary: Summary, generation: int) ->
 
 
 def _reason_of(entry: StackSettlementStackStatus) -> str:
-    """A CamelCase reason from the recorded error (abort name or proof problem)."""
-    err = entry.last_error or ""
-    if " aborted with " in err:
-        return err.split(" aborted with ", 1)[1].split(" ", 1)[0]
-    if err.startswith("Failed to get stack total hash"):
-        return "InvalidProofInput"
-    if err.startswith("badge:"):
-        return "NoBadge"
-    return "Failed"
+    return entry.reason or "Failed"
 
 
 class _StatusSink:
@@ -225,7 +217,7 @@ async def reconcile_settlement(
         for entry in status.stacks:
             if entry.phase not in SUBMITTED and entry.pending is None:
                 entry.phase = SettlementPhase.FAILED
-                record_failure(entry, f"badge: {exc}", now=ctx.clock(), base=1, cap=1, retry=False)
+                record_terminal(entry, "NoBadge", str(exc), now=ctx.clock())
         return PassResult(status, [Notice("Warning", "Failed", str(exc))], None)
 
     async def one(entry: StackSettlementStackStatus) -> None:
@@ -238,6 +230,7 @@ async def reconcile_settlement(
         except ChainUnavailable as exc:
             record_failure(
                 entry,
+                "ChainUnavailable",
                 f"chain unavailable: {exc}",
                 now=ctx.clock(),
                 base=ctx.settings.retry_base_seconds,
@@ -281,7 +274,7 @@ async def _step_stack(
                 )
             except ProofInputError as exc:
                 entry.phase = SettlementPhase.FAILED
-                record_failure(entry, exc.message, now=ctx.clock(), base=1, cap=1, retry=False)
+                record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
                 return [Notice("Warning", "InvalidProofInput", exc.message)]
             ticket = await ctx.tickets.read(sid)
             if ticket is not None:

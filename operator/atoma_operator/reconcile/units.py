@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from atoma_operator import metrics
 from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
-from atoma_operator.reconcile.backoff import clear_failure, record_failure
+from atoma_operator.reconcile.backoff import clear_failure, record_failure, record_terminal
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.submit import (
     Executed,
@@ -127,6 +127,7 @@ def _interpret(
         metrics.TX_RETRIES.labels(kind).inc()
         record_failure(
             progress,
+            "ChainUnavailable",
             f"outcome unknown, will look it up: {step.reason}",
             now=now,
             base=base,
@@ -138,7 +139,14 @@ def _interpret(
         if step.equivocation:
             metrics.EQUIVOCATION_REFUSALS.inc()
         metrics.TX_RETRIES.labels(kind).inc()
-        record_failure(progress, f"refused by the node: {step.reason}", now=now, base=base, cap=cap)
+        record_failure(
+            progress,
+            "Equivocation" if step.equivocation else "TransactionRefused",
+            f"refused by the node: {step.reason}",
+            now=now,
+            base=base,
+            cap=cap,
+        )
         return UnitResult(
             Verdict.RETRY,
             reason="TransactionRefused",
@@ -198,9 +206,9 @@ def _abort_or_failure(
             )
         if info.retryable:
             metrics.TX_RETRIES.labels(kind).inc()
-            record_failure(progress, message, now=now, base=base, cap=cap)
+            record_failure(progress, info.name, message, now=now, base=base, cap=cap)
             return UnitResult(Verdict.RETRY, outcome=outcome, reason=info.name, message=message)
-        record_failure(progress, message, now=now, base=base, cap=cap, retry=False)
+        record_terminal(progress, info.name, message, now=now)
         return UnitResult(
             Verdict.TERMINAL,
             outcome=outcome,
@@ -211,7 +219,7 @@ def _abort_or_failure(
     # Another execution failure (e.g. gas): may clear up (a funded coin, a lower load).
     message = f"{where} failed: {outcome.error or outcome.status.value}"
     metrics.TX_RETRIES.labels(kind).inc()
-    record_failure(progress, message, now=now, base=base, cap=cap)
+    record_failure(progress, "ExecutionFailed", message, now=now, base=base, cap=cap)
     return UnitResult(
         Verdict.RETRY,
         outcome=outcome,

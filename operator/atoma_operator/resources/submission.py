@@ -202,6 +202,11 @@ class TransactionProgress(StatusModel):
         default=None, description="The executed transaction (its effects are recorded)."
     )
     attempts: int = Field(default=0, ge=0, le=MAX_SAFE_INTEGER)
+    reason: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9]*$")] | None = Field(
+        default=None,
+        description="Why the last failure happened, CamelCase (e.g. the Move abort's "
+        "name, InvalidProofInput, ChainUnavailable); also the Stalled condition's reason.",
+    )
     last_error: ErrorText | None = None
     last_failure_time: Timestamp | None = None
     next_retry_time: Timestamp | None = None
