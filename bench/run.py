@@ -131,6 +131,13 @@ def _throughput_rows(
         (sec, "daemon / bare", seq["seconds"] / par["seconds"] if par["seconds"] else None, ""),
         (sec, "operator tx/s", n / op["seconds"], ""),
         (sec, "bare tx/s", n / par["seconds"], ""),
+        (
+            sec,
+            "operator CPU per stack (ms)",
+            1000 * op["operator_cpu_s"] / n,
+            f"stand-in {1000 * op['standin_cpu_s'] / n:.1f} ms (bare: "
+            f"{1000 * par['standin_cpu_s'] / n:.1f} ms)",
+        ),
         (sec, "executions per digest (max)", op["max_executions_per_digest"], "must be 1"),
         (sec, "equivocation refusals", op["equivocation_refusals"], "operator metric"),
         (

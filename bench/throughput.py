@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atoma_dev.operator_process import OperatorProcess, metric_sum
+from atoma_dev.operator_process import OperatorProcess, metric_sum, process_usage
 from bench import bare
 from bench.env import Chain, Cluster, chain, operator
 from bench.kube import (
@@ -99,6 +99,8 @@ def operator_phase(
                 for i, (node, sid) in enumerate(pairs)
             ]
             timeline = Timeline()
+            cpu_before = proc.usage().cpu_seconds
+            chain_cpu_before = process_usage(made.proc.proc.pid).cpu_seconds  # type: ignore[union-attr]
             chain_before = made.counters()
             api_before = request_counts(cluster.plane)
             with Watcher(cluster, ns, timeline):
@@ -112,6 +114,8 @@ def operator_phase(
                     timeout=timeout,
                     progress=progress("operator" if rate is None else f"operator @{rate}/s", n),
                 )
+            op_usage = proc.usage()
+            chain_cpu = process_usage(made.proc.proc.pid).cpu_seconds - chain_cpu_before  # type: ignore[union-attr]
             api_after = request_counts(cluster.plane)
             chain_after = made.counters()
             metrics = proc.metrics()
@@ -134,6 +138,9 @@ def operator_phase(
         "apiserver_requests": _api_delta(api_before, api_after),
         "equivocation_refusals": metric_sum(metrics, "atoma_operator_equivocation_refusals_total"),
         "retries": metric_sum(metrics, "atoma_operator_retries_total"),
+        "operator_cpu_s": op_usage.cpu_seconds - cpu_before,
+        "operator_rss_mib": op_usage.rss_bytes / 2**20,
+        "standin_cpu_s": chain_cpu,
     }
 
 
@@ -163,12 +170,15 @@ def bare_phase(
         by_node = {b.node_small_id: b.object_id for b in made.badges}
         jobs = [bare.Job(by_node[node], sid) for node, sid in pairs]
         before = made.counters()
+        chain_cpu_before = process_usage(made.proc.proc.pid).cpu_seconds  # type: ignore[union-attr]
         result = asyncio.run(
             bare.settle(made, jobs, sequential=sequential, progress=progress(label, n))
         )
         after = made.counters()
+        chain_cpu = process_usage(made.proc.proc.pid).cpu_seconds - chain_cpu_before  # type: ignore[union-attr]
         executions = _executions(made)
     return {
+        "standin_cpu_s": chain_cpu,
         "n": n,
         "seconds": result.seconds,
         "executed_transactions": sum(executions.values()),

@@ -43,6 +43,7 @@ def test_three_stacks_settle_in_order_each_executed_once(
     for digest in digests:
         assert localnet.executions(digest) == 1
     assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert not obj["metadata"].get("finalizers"), "no finalizer: deletion needs no clean-up"
     columns = crds.kubectl("get", "stl", "three", "-n", namespace).stdout
     assert digests[0][:10] in columns
 
