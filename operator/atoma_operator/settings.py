@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # --- gas -------------------------------------------------------------------------------
     gas_budget: int = Field(default=DEFAULT_GAS_BUDGET, ge=1_000)
     gas_price: int | None = Field(default=None, ge=1, description="None: reference gas price.")
+    gas_wait_seconds: float = Field(
+        default=30.0, gt=0, description="How long a unit waits for a busy gas coin."
+    )
     gas_coins: list[ObjectIdStr] = Field(
         default_factory=list, description="Pool of coins to use when a resource names none."
     )

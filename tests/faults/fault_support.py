@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from e2e_support import Localnet, is_true, settlement
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from atoma_dev.controlplane import ControlPlane
 from atoma_dev.operator_process import OperatorProcess, metric_sum
@@ -57,6 +59,7 @@ class Fleet:
         self.workdir = workdir
         self.badges: list[dict[str, Any]] = list(localnet.dev["badges"])
         self.replicas: list[OperatorProcess] = []
+        self.revived = 0
 
     # -- chain side -------------------------------------------------------------------
 
@@ -141,11 +144,33 @@ class Fleet:
         listing: Any = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
         return {o["metadata"]["name"]: o for o in listing["items"]}
 
+    def revive(self) -> int:
+        """Start again every replica that exited, as the kubelet would; returns how many."""
+        dead = [p for p in self.replicas if not p.running()]
+        for proc in dead:
+            proc.stop()  # reap it
+            proc.start(timeout=90)
+        self.revived += len(dead)
+        return len(dead)
+
     def wait_for(
-        self, names: list[str], done: Callable[[Obj], bool], *, timeout: float, what: str
+        self,
+        names: list[str],
+        done: Callable[[Obj], bool],
+        *,
+        timeout: float,
+        what: str,
+        supervise: bool = False,
     ) -> dict[str, Obj]:
+        """Poll until `done` holds for every name; `supervise` restarts exited replicas."""
+
         def check() -> dict[str, Obj] | None:
-            objs = self.objects()
+            if supervise:
+                self.revive()
+            try:
+                objs = self.objects()
+            except (ApiException, urllib3.exceptions.HTTPError):
+                return None  # the apiserver may be restarting
             if all(n in objs and done(objs[n]) for n in names):
                 return objs
             return None
@@ -164,8 +189,12 @@ class Fleet:
             ) from None
         return result
 
-    def wait_ready(self, names: list[str], *, timeout: float) -> dict[str, Obj]:
-        return self.wait_for(names, lambda o: is_true(o, "Ready"), timeout=timeout, what="Ready")
+    def wait_ready(
+        self, names: list[str], *, timeout: float, supervise: bool = False
+    ) -> dict[str, Obj]:
+        return self.wait_for(
+            names, lambda o: is_true(o, "Ready"), timeout=timeout, what="Ready", supervise=supervise
+        )
 
 
 def digests_of(obj: Obj) -> list[str]:

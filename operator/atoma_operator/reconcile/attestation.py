@@ -41,8 +41,9 @@ from atoma_operator.resources.attestation import (
     AttestationStatus,
 )
 from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.settings import NodeBadge
 from atoma_operator.sui.errors import ChainUnavailable
-from atoma_operator.sui.types import MoveCall, TxOutcome
+from atoma_operator.sui.types import MoveCall, ObjectRef, TxOutcome
 
 Flush = Callable[[], Awaitable[None]]
 KIND = "Attestation"
@@ -319,7 +320,13 @@ async def _step_entry(
             record_terminal(entry, "DisputePeriodOver", msg, now=ctx.clock())
             return [Notice("Warning", "Failed", f"{label}: {msg}")]
     badge = ctx.settings.badge_for(entry.node_small_id)
-    assert badge is not None
+    if badge is None:  # removed from settings: resume what was recorded, build nothing
+        if entry.pending is None:
+            entry.phase = AttestationPhase.FAILED
+            msg = f"{SUBMIT_FAILED}: the operator no longer holds a badge for node {entry.node_small_id}"
+            record_terminal(entry, "NoBadge", msg, now=ctx.clock())
+            return [Notice("Warning", "Failed", f"{label}: {msg}")]
+        badge = NodeBadge(object_id="0x" + "0" * 64, node_small_id=entry.node_small_id)
     proof_input: tuple[bytes, bytes] | None = None
     if entry.pending is None and ticket is not None:
         try:
@@ -338,26 +345,27 @@ async def _step_entry(
             return [Notice("Warning", "InvalidProofInput", exc.message)]
     committed, leaf = proof_input or (b"", b"")
 
-    async def build() -> MoveCall:
-        badge_ref = await ctx.badge_ref(badge.object_id)
+    db = await ctx.db()
+
+    def build(badge_ref: ObjectRef) -> MoveCall:
         return calls.submit_stack_settlement_attestation(
-            ctx.package_id, await ctx.db(), badge_ref, entry.stack_small_id, committed, leaf
+            ctx.package_id, db, badge_ref, entry.stack_small_id, committed, leaf
         )
 
     async def record(_: PendingTransaction) -> None:
         entry.phase = AttestationPhase.SUBMITTING
         await flush()
 
-    async with ctx.locks(("badge", badge.object_id)):
-        result = await run_unit(
-            entry,
-            kind=KIND,
-            label=label,
-            build_call=build if proof_input is not None else None,
-            ctx=ctx,
-            spec=spec,
-            record_intent=record,
-        )
+    result = await run_unit(
+        entry,
+        kind=KIND,
+        label=label,
+        badge_id=badge.object_id,
+        build_call=build if proof_input is not None else None,
+        ctx=ctx,
+        spec=spec,
+        record_intent=record,
+    )
     notices = list(result.notices)
     if result.verdict is Verdict.SUCCEEDED:
         entry.phase = _outcome_phase(result.outcome, ctx.package_id)

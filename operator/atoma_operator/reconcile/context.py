@@ -45,6 +45,8 @@ class ReconcileContext:
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     may_submit: Callable[[], bool] = field(default=lambda: True)
+    badge_holds: dict[str, str] = field(default_factory=dict)
+    """badge object id -> digest of its transaction whose outcome is still unknown."""
     """False once this operator lost its leader Lease: nothing new may be sent."""
 
     _shared: dict[tuple[str, bool], SharedObjectArg] = field(default_factory=dict)

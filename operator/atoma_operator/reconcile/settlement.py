@@ -36,7 +36,7 @@ from atoma_operator.resources.stack_settlement import (
 )
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.sui.errors import ChainUnavailable
-from atoma_operator.sui.types import MoveCall
+from atoma_operator.sui.types import MoveCall, ObjectRef
 
 KIND = "StackSettlement"
 FINAL = {SettlementPhase.SETTLED, SettlementPhase.FAILED, SettlementPhase.DISPUTED}
@@ -214,11 +214,13 @@ async def reconcile_settlement(
     try:
         badge = choose_badge(spec.node_small_id, ctx)
     except BadgeError as exc:
+        # Nothing new can be built; a transaction recorded earlier is still resumed.
+        badge = BadgeChoice(spec.node_small_id or -1, f"unknown-badge-{spec.node_small_id}")
         for entry in status.stacks:
             if entry.phase not in SUBMITTED and entry.pending is None:
                 entry.phase = SettlementPhase.FAILED
                 record_terminal(entry, "NoBadge", str(exc), now=ctx.clock())
-        return PassResult(status, [Notice("Warning", "Failed", str(exc))], None)
+        notices.append(Notice("Warning", "Failed", str(exc)))
 
     async def one(entry: StackSettlementStackStatus) -> None:
         try:
@@ -259,7 +261,7 @@ async def _step_stack(
         return []
     sid = entry.stack_small_id
     label = f"stack {sid}"
-    async with ctx.locks(("stack", sid)), ctx.locks(("badge", badge.object_id)):
+    async with ctx.locks(("stack", sid)):
         proof_input: tuple[bytes, bytes] | None = None
         if entry.pending is None:
             try:
@@ -288,18 +290,18 @@ async def _step_stack(
                 ]
 
         committed, leaf = proof_input or (b"", b"")
+        db, random = await ctx.db(), await ctx.random()
 
-        async def build() -> MoveCall:
-            badge_ref = await ctx.badge_ref(badge.object_id)
+        def build(badge_ref: ObjectRef) -> MoveCall:
             return calls.try_settle_stack(
                 ctx.package_id,
-                await ctx.db(),
+                db,
                 badge_ref,
                 sid,
                 spec.num_claimed_compute_units,
                 committed,
                 leaf,
-                await ctx.random(),
+                random,
             )
 
         async def record(_: PendingTransaction) -> None:
@@ -310,6 +312,7 @@ async def _step_stack(
             entry,
             kind=KIND,
             label=label,
+            badge_id=badge.object_id,
             build_call=build if proof_input is not None else None,
             ctx=ctx,
             spec=spec,

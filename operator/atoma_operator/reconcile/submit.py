@@ -14,13 +14,14 @@ attesting badge). Sui lets us know a transaction's digest before sending it, so:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.sui.errors import ChainUnavailable, TransactionRejected
-from atoma_operator.sui.gas import GasCoinManager, GasLease
+from atoma_operator.sui.gas import GasCoinManager, GasError, GasLease
 from atoma_operator.sui.types import (
     ChainGateway,
     ExecutionStatus,
@@ -67,7 +68,15 @@ class Expired:
     reason: str
 
 
-StepResult = Executed | SimulatedAbort | Unknown | Refused | Expired
+@dataclass(frozen=True)
+class Busy:
+    """Nothing was built: a coin or badge is tied up, or there is no usable gas coin."""
+
+    message: str
+    reason: str  # CamelCase: GasCoinBusy, NoGasCoin, BadgeBusy
+
+
+StepResult = Executed | SimulatedAbort | Unknown | Refused | Expired | Busy
 
 RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
 
@@ -86,13 +95,22 @@ async def submit_new(
     gas_budget: int,
     attempt: int,
     record_intent: RecordIntent,
+    gas_wait: float = 30.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StepResult:
     """Build, simulate, record intent, execute. `record_intent` may raise Conflict.
 
     A lease whose transaction's outcome is unknown stays held (bound to the digest), so
     no other transaction can take that coin version until `resume` resolves it.
     """
-    lease = await gas.acquire(named_gas, gas_budget)
+    try:
+        async with asyncio.timeout(gas_wait):
+            lease = await gas.acquire(named_gas, gas_budget)
+    except TimeoutError:
+        which = f"gas coin {named_gas}" if named_gas else "every pooled gas coin"
+        return Busy(f"{which} stayed busy for {gas_wait:.0f}s", "GasCoinBusy")
+    except GasError as exc:
+        return Busy(str(exc), "NoGasCoin")
     try:
         tx = await gateway.build_and_sign(
             call, gas_coin=lease.ref, gas_price=gas_price, gas_budget=gas_budget
@@ -102,7 +120,7 @@ async def submit_new(
             gas.release(lease, None)
             return SimulatedAbort(simulated)
         await record_intent(
-            PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=datetime.now(UTC))
+            PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=clock())
         )
         lease.bind(tx.digest)
         try:

@@ -17,6 +17,7 @@ from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
 from atoma_operator.reconcile.backoff import clear_failure, record_failure, record_terminal
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.submit import (
+    Busy,
     Executed,
     Expired,
     Refused,
@@ -31,7 +32,7 @@ from atoma_operator.resources.submission import (
     SubmissionSpec,
     TransactionProgress,
 )
-from atoma_operator.sui.types import ExecutionStatus, MoveCall, TxOutcome
+from atoma_operator.sui.types import ExecutionStatus, MoveCall, ObjectRef, TxOutcome
 
 
 class Verdict(StrEnum):
@@ -70,26 +71,35 @@ async def run_unit(
     *,
     kind: str,
     label: str,
-    build_call: Callable[[], Awaitable[MoveCall]] | None,
+    badge_id: str,
+    build_call: Callable[[ObjectRef], MoveCall] | None,
     ctx: ReconcileContext,
     spec: SubmissionSpec,
     record_intent: RecordIntent,
 ) -> UnitResult:
     """Resume the recorded intent if there is one, else build and submit a new transaction.
 
-    `build_call` is None when resuming only. `progress` is updated in place (pending,
-    digest, gas, attempts, backoff); the caller owns the phase.
+    `build_call(badge_ref)` is None when resuming only. `progress` is updated in place
+    (pending, digest, gas, attempts, backoff); the caller owns the phase.
+
+    The node badge is an owned input like the gas coin: every transaction bumps its
+    version, and two unfinalised transactions on one version equivocate it. So units of
+    one badge run one at a time (its lock), and while a transaction's outcome is unknown
+    the badge stays *held* by that digest: no other unit builds on it until it resolves.
     """
     now = ctx.clock()
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
-    async with ctx.submit_slots:
+    async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
+        holder = ctx.badge_holds.get(badge_id)
         if progress.pending is not None:
             step: StepResult = await resume(progress.pending, gateway=ctx.gateway, gas=ctx.gas)
         elif build_call is None:
             return UnitResult(Verdict.AGAIN)
+        elif holder is not None:
+            step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
         else:
-            call = await build_call()
+            call = build_call(await ctx.badge_ref(badge_id))
             progress.attempts += 1
 
             async def _record(intent: PendingTransaction) -> None:
@@ -105,10 +115,17 @@ async def run_unit(
                 gas_budget=spec.gas_budget or ctx.settings.gas_budget,
                 attempt=progress.attempts,
                 record_intent=_record,
+                gas_wait=ctx.settings.gas_wait_seconds,
+                clock=ctx.clock,
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
-    return _interpret(step, progress, kind=kind, label=label, ctx=ctx, now_=now)
+        result = _interpret(step, progress, kind=kind, label=label, ctx=ctx, now_=now)
+        if progress.pending is not None:
+            ctx.badge_holds[badge_id] = progress.pending.digest
+        elif holder is not None and not isinstance(step, Busy):
+            ctx.badge_holds.pop(badge_id, None)  # our recorded transaction resolved
+    return result
 
 
 def _interpret(
@@ -153,6 +170,9 @@ def _interpret(
             message=step.reason,
             notices=[Notice("Warning", "Refused", f"{label}: {step.reason}")],
         )
+    if isinstance(step, Busy):
+        record_failure(progress, step.reason, step.message, now=now, base=base, cap=cap)
+        return UnitResult(Verdict.RETRY, reason=step.reason, message=step.message)
     if isinstance(step, Expired):
         progress.pending = None
         return UnitResult(Verdict.AGAIN, reason="Rebuilding", message=step.reason)

@@ -1,0 +1,492 @@
+"""The StackSettlement state machine (`reconcile.settlement`) against the in-memory chain."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fakes import (
+    DB_ID,
+    PACKAGE_ID,
+    FakeClock,
+    FakeGateway,
+    FakeValues,
+    StatusLog,
+    Unavailable,
+    abort,
+    make_context,
+    make_ticket,
+    oid,
+)
+
+from atoma_operator.atoma import calls
+from atoma_operator.atoma.calls import TRY_SETTLE_STACK
+from atoma_operator.atoma.ticket import SettlementTicket
+from atoma_operator.reconcile.conditions import condition_status
+from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.settlement import (
+    PassResult,
+    apply_ticket,
+    conclude,
+    reconcile_settlement,
+)
+from atoma_operator.reconcile.tickets import TicketReader
+from atoma_operator.resources.proofs import KeySelector, ProofValueSource, StackProof
+from atoma_operator.resources.stack_settlement import (
+    ClaimedAttestationStatus,
+    SettlementPhase,
+    StackSettlementSpec,
+    StackSettlementStackStatus,
+    StackSettlementStatus,
+)
+from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.settings import NodeBadge
+from atoma_operator.sui.types import MoveCall, SharedObjectArg
+
+NS = "team-a"
+TOTAL_HASH = "ab" * 32 + "cd" * 32  # two requests
+PASS_DEADLINE = 2.0  # seconds: a pass over the in-memory chain takes milliseconds
+
+
+def spec_for(
+    stacks: list[int], *, node: int | None = None, gas: str | None = None, **proofs: StackProof
+) -> StackSettlementSpec:
+    return StackSettlementSpec(
+        stack_small_ids=stacks,
+        node_small_id=node,
+        gas=gas,
+        num_claimed_compute_units=100,
+        proofs=[
+            proofs.get(f"s{s}") or StackProof(stack_small_id=s, total_hash=TOTAL_HASH)
+            for s in stacks
+        ],
+    )
+
+
+class World:
+    """One resource being reconciled: the chain, the context, the status and its writes."""
+
+    def __init__(self, *, coins: int = 3, badges: tuple[int, ...] = (1,), **settings: Any) -> None:
+        self.gw = FakeGateway()
+        self.coins = [self.gw.add_coin() for _ in range(coins)]
+        self.badges: list[NodeBadge] = [self.gw.add_badge(n) for n in badges]
+        self.clock = FakeClock()
+        self.values = FakeValues()
+        self.ctx: ReconcileContext = make_context(
+            self.gw, badges=self.badges, clock=self.clock, values=self.values, **settings
+        )
+        self.status = StackSettlementStatus()
+        self.log = StatusLog(self.gw)
+        self.deadline = PASS_DEADLINE
+
+    async def run(self, spec: StackSettlementSpec, generation: int = 1) -> PassResult:
+        result = await asyncio.wait_for(
+            reconcile_settlement(
+                namespace=NS,
+                name="s",
+                generation=generation,
+                spec=spec,
+                status=self.status,
+                ctx=self.ctx,
+                write_status=self.log,
+            ),
+            self.deadline,
+        )
+        conclude(result.status, generation)
+        return result
+
+    def entry(self, sid: int) -> StackSettlementStackStatus:
+        entry = self.status.stack(sid)
+        assert entry is not None
+        return entry
+
+    def conditions(self) -> list[dict[str, Any]]:
+        return [c.to_k8s() for c in self.status.conditions]
+
+    def stalled_status(self) -> str | None:
+        return condition_status(self.conditions(), "Stalled")
+
+
+async def test_three_stacks_one_terminal_abort_one_in_flight() -> None:
+    w = World()
+    w.gw.script(TRY_SETTLE_STACK, 2, simulate=[abort("ENodeNotSelectedForStack")])
+    w.gw.script(TRY_SETTLE_STACK, 3, execute=[Unavailable()])
+    spec = spec_for([1, 2, 3])
+
+    first = await w.run(spec)
+    assert w.entry(1).phase is SettlementPhase.SETTLING
+    assert w.entry(2).phase is SettlementPhase.FAILED
+    assert "ENodeNotSelectedForStack" in (w.entry(2).last_error or "")
+    assert w.entry(2).next_retry_time is None  # terminal: no retry scheduled
+    assert w.entry(3).phase is SettlementPhase.SUBMITTING
+    assert w.entry(3).pending is not None
+    assert w.gw.sent_for(TRY_SETTLE_STACK, 2) == []  # the abort cost no gas
+    # Stack 3 is still in flight: not Stalled yet, and the pass asks to come back.
+    conds = w.conditions()
+    assert condition_status(conds, "Stalled") == "False"
+    assert condition_status(conds, "Reconciling") == "True"
+    assert first.retry_after is not None
+
+    second = await w.run(spec)
+    assert w.entry(3).phase is SettlementPhase.SETTLING
+    assert w.entry(3).pending is None
+    [resent, again] = w.gw.sent_for(TRY_SETTLE_STACK, 3)
+    assert resent.tx_bytes_b64 == again.tx_bytes_b64  # resumed, not rebuilt
+    conds = w.conditions()
+    assert condition_status(conds, "Stalled") == "True"
+    assert condition_status(conds, "Ready") == "False"
+    stalled = next(c for c in conds if c["type"] == "Stalled")
+    assert stalled["reason"] == "ENodeNotSelectedForStack"
+    assert second.retry_after is None
+    assert w.status.tx_digests == [w.entry(1).tx_digest, w.entry(3).tx_digest]
+
+
+async def test_intent_is_written_before_the_transaction_is_sent() -> None:
+    w = World(coins=1)
+    await w.run(spec_for([4]))
+    assert w.entry(4).phase is SettlementPhase.SETTLING
+    assert w.log.writes, "the intent was never written"
+    executed_then, body = w.log.writes[0]
+    assert executed_then == 0
+    [stack] = body["stacks"]
+    assert stack["phase"] == "Submitting"
+    assert stack["pending"]["digest"] == w.entry(4).tx_digest
+
+
+async def test_existing_ticket_means_nothing_is_sent() -> None:
+    w = World()
+    ticket = make_ticket(
+        5, selected_node_id=1, num_claimed_compute_units=77, requested=[3, 4], attested=[3]
+    )
+    w.gw.set_ticket(ticket)
+    await w.run(spec_for([5]))
+    assert w.gw.calls["build_and_sign"] == 0
+    assert w.gw.calls["simulate"] == 0 and w.gw.calls["execute"] == 0
+    e = w.entry(5)
+    assert e.phase is SettlementPhase.SETTLING
+    assert e.num_claimed_compute_units == 77
+    assert e.requested_attestation_nodes == [3, 4]
+    assert (e.received_attestations, e.required_attestations) == (1, 2)
+    assert e.dispute_settled_at_epoch == ticket.dispute_settled_at_epoch
+    assert e.attestation_status is ClaimedAttestationStatus.PENDING
+    assert e.tx_digest is None
+    assert w.status.tx_digests == []
+
+
+def _from_configmap(sid: int) -> StackProof:
+    ref = KeySelector(name="proofs", key=f"stack-{sid}")
+    return StackProof(stack_small_id=sid, value_from=ProofValueSource(config_map_key_ref=ref))
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (None, "no key"),
+        (b"zz" * 32, "not hex"),
+        (b"ab" * 33, "not a multiple of 32"),
+    ],
+    ids=["missing", "bad-hex", "not-multiple-of-32"],
+)
+async def test_bad_proof_input_fails_the_stack_and_sends_nothing(
+    value: bytes | None, detail: str
+) -> None:
+    w = World()
+    if value is not None:
+        w.values.values[(NS, "ConfigMap", "proofs", "stack-6")] = value
+    await w.run(spec_for([6], s6=_from_configmap(6)))
+    e = w.entry(6)
+    assert e.phase is SettlementPhase.FAILED
+    assert (e.last_error or "").startswith("Failed to get stack total hash for stack 6")
+    assert detail in (e.last_error or "")
+    assert w.values.reads == [(NS, "ConfigMap", "proofs", "stack-6")]
+    assert w.gw.calls["build_and_sign"] == 0 and w.gw.calls["execute"] == 0
+    stalled = next(c for c in w.conditions() if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidProofInput")
+
+
+async def test_proof_from_configmap_is_used() -> None:
+    w = World()
+    w.values.values[(NS, "ConfigMap", "proofs", "stack-6")] = TOTAL_HASH.encode()
+    await w.run(spec_for([6], s6=_from_configmap(6)))
+    assert w.entry(6).phase is SettlementPhase.SETTLING
+
+
+async def test_retryable_abort_backs_off_then_retries() -> None:
+    w = World()
+    w.gw.script(TRY_SETTLE_STACK, 8, simulate=[abort("ENotEnoughEpochsPassed")])
+    spec = spec_for([8])
+
+    first = await w.run(spec)
+    e = w.entry(8)
+    assert e.phase is SettlementPhase.PENDING
+    assert e.attempts == 1
+    assert "ENotEnoughEpochsPassed" in (e.last_error or "")
+    assert e.next_retry_time is not None and e.next_retry_time > w.clock.now
+    wait = (e.next_retry_time - w.clock.now).total_seconds()
+    assert first.retry_after == pytest.approx(wait)
+    conds = w.conditions()
+    assert condition_status(conds, "Reconciling") == "True"
+    assert condition_status(conds, "Stalled") == "False"
+
+    w.clock.advance(wait / 2)  # too early: nothing is built, simulated or sent
+    simulated = w.gw.calls["simulate"]
+    await w.run(spec)
+    assert w.gw.calls["simulate"] == simulated
+    assert w.gw.calls["build_and_sign"] == 1
+    assert w.entry(8).attempts == 1
+
+    w.clock.advance(wait)  # due now
+    last = await w.run(spec)
+    assert w.entry(8).phase is SettlementPhase.SETTLING
+    assert w.entry(8).attempts == 2
+    assert w.entry(8).last_error is None
+    assert last.retry_after is None
+
+
+async def test_pending_intent_is_resumed_not_rebuilt() -> None:
+    w = World()
+    tx = await w.gw.build_and_sign(
+        _call_for(w, 9), gas_coin=w.gw.objects[w.coins[0]], gas_price=1_000, gas_budget=50_000_000
+    )
+    built = w.gw.calls["build_and_sign"]
+    w.status.stacks = [
+        StackSettlementStackStatus(
+            stack_small_id=9,
+            phase=SettlementPhase.SUBMITTING,
+            attempts=1,
+            pending=PendingTransaction.from_signed(tx, attempt=1, recorded_at=w.clock.now),
+        )
+    ]
+    await w.run(spec_for([9]))
+    assert w.gw.calls["build_and_sign"] == built
+    assert w.gw.calls["simulate"] == 0
+    assert [s.digest for s in w.gw.sent] == [tx.digest]
+    assert w.entry(9).phase is SettlementPhase.SETTLING
+    assert w.entry(9).tx_digest == tx.digest
+    assert w.entry(9).pending is None
+
+
+def _call_for(w: World, sid: int) -> MoveCall:
+    return calls.try_settle_stack(
+        w.ctx.package_id,
+        SharedObjectArg(DB_ID, 3, True),
+        w.gw.objects[w.badges[0].object_id],
+        sid,
+        100,
+        b"\x01" * 32,
+        b"\x02" * 32,
+        SharedObjectArg(calls.RANDOM_OBJECT_ID, 3, False),
+    )
+
+
+@pytest.mark.parametrize(
+    ("badges", "node", "needle"),
+    [
+        ((1, 2), None, "spec.nodeSmallId is required"),
+        ((1,), 4, "no badge for node 4"),
+        ((), None, "holds no node badge"),
+    ],
+    ids=["several-badges-no-node", "unknown-node", "no-badges"],
+)
+async def test_badge_problems_fail_every_stack(
+    badges: tuple[int, ...], node: int | None, needle: str
+) -> None:
+    w = World(badges=badges)
+    result = await w.run(spec_for([1, 2], node=node))
+    for sid in (1, 2):
+        e = w.entry(sid)
+        assert e.phase is SettlementPhase.FAILED
+        assert needle in (e.last_error or "")
+    assert w.gw.calls["build_and_sign"] == 0
+    assert result.retry_after is None
+    assert any(needle in n.message for n in result.notices)
+    stalled = next(c for c in w.conditions() if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "NoBadge")
+
+
+async def test_named_badge_among_several_is_used() -> None:
+    w = World(badges=(1, 2))
+    await w.run(spec_for([3], node=2))
+    assert w.entry(3).phase is SettlementPhase.SETTLING
+    assert w.entry(3).selected_node_id == 2  # the model makes the settling badge the selected node
+
+
+async def test_tx_digests_follow_spec_order_not_execution_order() -> None:
+    w = World()
+    w.gw.script(TRY_SETTLE_STACK, 30, simulate=[abort("ENotEnoughEpochsPassed")])
+    spec = spec_for([30, 10, 20])
+    first = await w.run(spec)
+    assert first.retry_after is not None
+    w.clock.advance(first.retry_after)
+    await w.run(spec)  # stack 30 executes last
+    assert w.gw.unit_of(w.gw.sent[-1].digest) == (TRY_SETTLE_STACK, 30)
+    digests = [w.entry(s).tx_digest for s in (30, 10, 20)]
+    assert all(digests)
+    assert w.status.tx_digests == digests
+    assert [s.stack_small_id for s in w.status.stacks] == [30, 10, 20]
+
+
+async def test_ticket_appearing_after_the_check_is_read_not_failed() -> None:
+    w = World()
+    ticket = make_ticket(11, num_claimed_compute_units=55)
+    gw = w.gw
+
+    class RacingReader(TicketReader):
+        async def read(self, stack_small_id: int) -> SettlementTicket | None:
+            found = await super().read(stack_small_id)
+            gw.set_ticket(ticket)  # another operator settles right after our check
+            return found
+
+    w.ctx.tickets = RacingReader(gw, package_id=PACKAGE_ID, db_id=DB_ID)
+    await w.run(spec_for([11]))
+    e = w.entry(11)
+    assert w.gw.calls["simulate"] == 1
+    assert w.gw.calls["execute"] == 0  # simulation saw EStackInSettlementDispute
+    assert e.phase is SettlementPhase.SETTLING
+    assert e.num_claimed_compute_units == 55
+    assert e.reason is None and e.last_error is None
+
+
+async def test_one_named_coin_with_an_outage_does_not_hang_the_pass() -> None:
+    """An unknown outcome keeps its coin; a sibling waits a bounded time, then backs off."""
+    w = World(coins=1, gas_wait_seconds=0.05)
+    w.gw.script(TRY_SETTLE_STACK, 1, execute=[Unavailable()])
+    w.deadline = 0.3
+    await w.run(spec_for([1, 2], gas=w.coins[0]))
+    assert w.entry(1).pending is not None
+    assert w.entry(2).phase is SettlementPhase.PENDING
+    assert w.entry(2).reason in {"GasCoinBusy", "BadgeBusy"}
+    assert w.entry(2).next_retry_time is not None
+
+
+async def test_badge_version_of_an_unknown_transaction_is_not_reused() -> None:
+    """While stack 30's outcome is unknown its badge version is held: stack 10 waits, and
+    is built only after 30 resolved, on the badge's next version."""
+    w = World()
+    w.gw.script(TRY_SETTLE_STACK, 30, execute=[Unavailable()])
+    await w.run(spec_for([30, 10]))
+    pending = w.entry(30).pending
+    assert pending is not None
+    assert [tx.digest for tx in w.gw.sent if tx.digest != pending.digest] == []
+    assert w.entry(10).reason == "BadgeBusy" and w.entry(10).pending is None
+    w.clock.advance(3600)
+    await w.run(spec_for([30, 10]))  # 30 resumes (same bytes) and resolves
+    w.clock.advance(3600)
+    await w.run(spec_for([30, 10]))
+    locked = set(w.gw.owned_of(pending.digest))
+    others = [tx.digest for tx in w.gw.sent if tx.digest != pending.digest]
+    assert others, "stack 10 was never sent"
+    for digest in others:
+        assert locked.isdisjoint(w.gw.owned_of(digest)), "badge version used twice"
+
+
+async def test_expired_intent_is_rebuilt_never_resent() -> None:
+    w = World(coins=1)
+    old = await w.gw.build_and_sign(
+        _call_for(w, 9), gas_coin=w.gw.objects[w.coins[0]], gas_price=1_000, gas_budget=50_000_000
+    )
+    w.status.stacks = [
+        StackSettlementStackStatus(
+            stack_small_id=9,
+            phase=SettlementPhase.SUBMITTING,
+            attempts=1,
+            pending=PendingTransaction.from_signed(old, attempt=1, recorded_at=w.clock.now),
+        )
+    ]
+    w.gw.bump(w.coins[0])  # the coin moved on: the recorded transaction can never run
+    first = await w.run(spec_for([9]))
+    assert w.entry(9).phase is SettlementPhase.PENDING and w.entry(9).pending is None
+    assert w.gw.sent == []
+    assert first.retry_after is not None
+    await w.run(spec_for([9]))
+    e = w.entry(9)
+    assert e.phase is SettlementPhase.SETTLING
+    assert e.attempts == 2
+    assert e.tx_digest is not None and e.tx_digest != old.digest
+    assert w.gw.executes[old.digest] == 0
+
+
+async def test_chain_outage_before_sending_is_retried_not_failed() -> None:
+    w = World()
+    w.gw.down.add("get_object_json")  # tickets and AtomaDb cannot be read
+    result = await w.run(spec_for([1]))
+    e = w.entry(1)
+    assert e.phase is SettlementPhase.PENDING
+    assert e.reason == "ChainUnavailable"
+    assert e.next_retry_time is not None
+    assert result.retry_after is not None
+    assert w.gw.calls["build_and_sign"] == 0
+    assert w.stalled_status() == "False"
+    w.gw.down.clear()
+    w.clock.advance(result.retry_after)
+    await w.run(spec_for([1]))
+    assert w.entry(1).phase is SettlementPhase.SETTLING
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["missing-named-coin", "empty-wallet"])
+async def test_gas_problems_are_recorded_not_raised(named: bool) -> None:
+    w = World(coins=0)
+    result = await w.run(spec_for([1, 2], gas=oid(0xDEAD) if named else None))
+    for sid in (1, 2):
+        e = w.entry(sid)
+        assert e.phase is SettlementPhase.PENDING
+        assert e.reason is not None and "gas" in (e.last_error or "").lower()
+    assert result.retry_after is not None
+
+
+# --- apply_ticket (the follower's path) ---------------------------------------------------------
+
+
+def test_apply_ticket_is_idempotent() -> None:
+    ticket = make_ticket(3, requested=[4, 5], attested=[4], dispute_settled_at_epoch=12)
+    once = StackSettlementStackStatus(stack_small_id=3)
+    apply_ticket(once, ticket, 11)
+    twice = once.model_copy(deep=True)
+    apply_ticket(twice, ticket, 11)
+    assert twice == once
+    assert once.settlement_time is not None
+
+
+@pytest.mark.parametrize(
+    ("attested", "epoch", "phase"),
+    [
+        ([4, 5], 12, SettlementPhase.SETTLED),  # complete and the period is over
+        ([4, 5], 13, SettlementPhase.SETTLED),
+        ([4, 5], 11, SettlementPhase.SETTLING),  # complete, period not over
+        ([4], 12, SettlementPhase.SETTLING),  # period over, attestations missing
+        ([4, 5], None, SettlementPhase.SETTLING),  # epoch unknown
+    ],
+)
+def test_settled_needs_complete_attestations_and_the_period_over(
+    attested: list[int], epoch: int | None, phase: SettlementPhase
+) -> None:
+    ticket = make_ticket(3, requested=[4, 5], attested=attested, dispute_settled_at_epoch=12)
+    entry = StackSettlementStackStatus(stack_small_id=3)
+    apply_ticket(entry, ticket, epoch)
+    assert entry.phase is phase
+    assert entry.settlement_complete is (phase is SettlementPhase.SETTLED)
+
+
+def test_ticket_in_dispute_is_disputed() -> None:
+    ticket = make_ticket(3, requested=[4], attested=[4], in_dispute=True)
+    entry = StackSettlementStackStatus(stack_small_id=3, phase=SettlementPhase.SETTLING)
+    apply_ticket(entry, ticket, 100)
+    assert entry.phase is SettlementPhase.DISPUTED
+    assert entry.attestation_status is ClaimedAttestationStatus.FAILED
+    status = StackSettlementStatus(stacks=[entry])
+    conclude(status, 3)
+    stalled = next(c for c in status.conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "Disputed")
+
+
+def test_all_settled_sets_ready_and_settled() -> None:
+    ticket = make_ticket(3, requested=[], dispute_settled_at_epoch=5)
+    entry = StackSettlementStackStatus(stack_small_id=3, phase=SettlementPhase.SETTLING)
+    apply_ticket(entry, ticket, 5)
+    status = StackSettlementStatus(stacks=[entry])
+    conclude(status, 2)
+    conds = [c.to_k8s() for c in status.conditions]
+    assert condition_status(conds, "Ready") == "True"
+    assert condition_status(conds, "Settled") == "True"
+    assert status.observed_generation == 2

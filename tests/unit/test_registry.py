@@ -1,0 +1,113 @@
+"""The stack -> resources index the chain follower reads (fed by kopf's watch events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atoma_operator.kube import ObjectKey
+from atoma_operator.registry import StackRegistry
+
+STL = "StackSettlement"
+ATST = "Attestation"
+
+
+def body(
+    name: str, stacks: list[int], conditions: dict[str, str] | None = None, ns: str = "ns"
+) -> dict[str, Any]:
+    conds = [
+        {"type": t, "status": s, "reason": "R", "message": ""}
+        for t, s in (conditions or {}).items()
+    ]
+    return {
+        "metadata": {"namespace": ns, "name": name},
+        "spec": {"stackSmallIds": stacks},
+        "status": {"conditions": conds},
+    }
+
+
+def key(name: str, kind: str = STL, ns: str = "ns") -> ObjectKey:
+    return ObjectKey(kind, ns, name)
+
+
+def test_added_resources_are_indexed_by_stack() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("a", [1, 2]))
+    reg.observe(ATST, "ADDED", body("b", [2, 3]))
+    assert reg.resources_for(1) == {key("a")}
+    assert reg.resources_for(2) == {key("a"), key("b", ATST)}
+    assert reg.resources_for(4) == set()
+    assert reg.stacks_of(key("b", ATST)) == frozenset({2, 3})
+    assert len(reg) == 2
+
+
+def test_same_name_in_two_namespaces_or_kinds_are_distinct() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("a", [1], ns="x"))
+    reg.observe(STL, "ADDED", body("a", [1], ns="y"))
+    reg.observe(ATST, "ADDED", body("a", [1], ns="x"))
+    assert len(reg.resources_for(1)) == 3
+
+
+def test_modified_moves_stacks() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("a", [1, 2]))
+    reg.observe(STL, "MODIFIED", body("a", [2, 5]))
+    assert reg.resources_for(1) == set()
+    assert reg.resources_for(2) == {key("a")}
+    assert reg.resources_for(5) == {key("a")}
+    assert reg.stacks_of(key("a")) == frozenset({2, 5})
+
+
+def test_deleted_forgets_everything() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("a", [1]))
+    reg.observe(STL, "ADDED", body("b", [1]))
+    reg.observe(STL, "DELETED", body("a", [1]))
+    assert reg.resources_for(1) == {key("b")}
+    assert key("a") not in set(reg.open_resources())
+    assert reg.stacks_of(key("a")) == frozenset()
+    assert STL in reg.condition_counts() and sum(reg.condition_counts()[STL].values()) == 1
+    reg.forget(key("b"))
+    assert reg.resources_for(1) == set() and len(reg) == 0
+    assert reg.condition_counts() == {}
+
+
+def test_initial_listing_event_type_none_counts_as_added() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, None, body("a", [7]))
+    assert reg.resources_for(7) == {key("a")}
+
+
+def test_open_until_stalled_or_settled() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("new", [1]))
+    reg.observe(STL, "ADDED", body("working", [2], {"Ready": "False", "Reconciling": "True"}))
+    reg.observe(STL, "ADDED", body("submitted", [3], {"Ready": "True", "Settled": "False"}))
+    reg.observe(STL, "ADDED", body("settled", [4], {"Ready": "True", "Settled": "True"}))
+    reg.observe(STL, "ADDED", body("stalled", [5], {"Ready": "False", "Stalled": "True"}))
+    reg.observe(ATST, "ADDED", body("attested", [6], {"Ready": "True", "Stalled": "False"}))
+    assert set(reg.open_resources()) == {
+        key("new"),
+        key("working"),
+        key("submitted"),  # waits for attestations and the dispute period
+        key("attested", ATST),
+    }
+    # Final resources stay indexed (a claim or dispute event may still concern them).
+    assert reg.resources_for(4) == {key("settled")}
+    reg.observe(STL, "MODIFIED", body("working", [2], {"Ready": "False", "Stalled": "True"}))
+    assert key("working") not in set(reg.open_resources())
+
+
+def test_condition_counts_per_kind() -> None:
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", body("a", [1], {"Ready": "True"}))
+    reg.observe(STL, "ADDED", body("b", [2], {"Ready": "False", "Stalled": "True"}))
+    reg.observe(STL, "ADDED", body("c", [3]))
+    reg.observe(STL, "ADDED", body("d", [4], {"Ready": "True", "Stalled": "True"}))
+    reg.observe(ATST, "ADDED", body("e", [5], {"Ready": "True"}))
+    assert reg.condition_counts() == {
+        STL: {"Ready": 1, "Reconciling": 1, "Stalled": 2},  # Stalled wins over Ready
+        ATST: {"Ready": 1, "Reconciling": 0, "Stalled": 0},
+    }
+    reg.observe(STL, "MODIFIED", body("c", [3], {"Ready": "True"}))
+    assert reg.condition_counts()[STL] == {"Ready": 2, "Reconciling": 0, "Stalled": 2}
