@@ -61,7 +61,6 @@ def test_executed_observes_time_since_intent(status: ExecutionStatus) -> None:
     outcome = TxOutcome(digest="D1gest", status=status, gas_used_mist=10)
     result = _interpret(
         Executed(outcome), progress, kind=KIND, label="x", ctx=_ctx(T0 + timedelta(seconds=2.5)),
-        now_=None,
     )  # fmt: skip
     count1, sum1 = _histogram()
     assert count1 - count0 == 1
@@ -75,7 +74,6 @@ def test_unknown_outcome_observes_nothing() -> None:
     progress = _progress(T0)
     _interpret(
         Unknown("timeout"), progress, kind=KIND, label="x", ctx=_ctx(T0 + timedelta(seconds=9)),
-        now_=None,
     )  # fmt: skip
     assert _histogram()[0] == count0
     assert progress.pending is not None  # still to be looked up: observed when it is known
@@ -86,7 +84,7 @@ def test_clock_skew_never_observes_a_negative_latency() -> None:
     outcome = TxOutcome(digest="D1gest", status=ExecutionStatus.SUCCESS)
     _interpret(
         Executed(outcome), _progress(T0), kind=KIND, label="x",
-        ctx=_ctx(T0 - timedelta(seconds=3)), now_=None,
+        ctx=_ctx(T0 - timedelta(seconds=3)),
     )  # fmt: skip
     count1, sum1 = _histogram()
     assert (count1 - count0, sum1 - sum0) == (1, 0.0)

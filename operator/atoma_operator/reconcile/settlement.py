@@ -185,9 +185,8 @@ def _reason_of(entry: StackSettlementStackStatus) -> str:
 class _StatusSink:
     """Serialises status writes of one pass (several stacks may record intents at once)."""
 
-    def __init__(self, status: StackSettlementStatus, generation: int, write: StatusWriter) -> None:
+    def __init__(self, status: StackSettlementStatus, write: StatusWriter) -> None:
         self._status = status
-        self._generation = generation
         self._write = write
         self._lock = asyncio.Lock()
 
@@ -209,7 +208,7 @@ async def reconcile_settlement(
 ) -> PassResult:
     """One pass over every stack; returns the new status and when to come back."""
     ensure_entries(spec, status)
-    sink = _StatusSink(status, generation, write_status)
+    sink = _StatusSink(status, write_status)
     notices: list[Notice] = []
     try:
         badge = choose_badge(spec.node_small_id, ctx)

@@ -87,7 +87,6 @@ async def run_unit(
     one badge run one at a time (its lock), and while a transaction's outcome is unknown
     the badge stays *held* by that digest: no other unit builds on it until it resolves.
     """
-    now = ctx.clock()
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
     async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
@@ -120,7 +119,7 @@ async def run_unit(
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
-        result = _interpret(step, progress, kind=kind, label=label, ctx=ctx, now_=now)
+        result = _interpret(step, progress, kind=kind, label=label, ctx=ctx)
         if progress.pending is not None:
             ctx.badge_holds[badge_id] = progress.pending.digest
         elif holder is not None and not isinstance(step, Busy):
@@ -135,7 +134,6 @@ def _interpret(
     kind: str,
     label: str,
     ctx: ReconcileContext,
-    now_: object,
 ) -> UnitResult:
     settings = ctx.settings
     now = ctx.clock()
