@@ -90,7 +90,7 @@ class Follower:
         epoch = await rt.gateway.current_epoch()
         if epoch != self._epoch:
             if self._epoch is not None:
-                rt.ctx.gas.epoch_changed()
+                rt.ctx.epoch_changed()
             self._epoch = epoch
             for key in rt.registry.open_resources():
                 stacks |= rt.registry.stacks_of(key)

@@ -9,6 +9,7 @@ is waiting out its backoff. kopf's own progress lives in annotations, not in sta
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -112,22 +113,36 @@ def observe_attestation(type: str | None, body: kopf.Body, memo: kopf.Memo, **_:
 
 @kopf.on.resume(GROUP, VERSION, STL)
 @kopf.on.create(GROUP, VERSION, STL)
-async def settle(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    await _run_pass(memo.runtime, ObjectKey("StackSettlement", namespace or "", name))
+async def settle(
+    namespace: str | None, name: str, body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any
+) -> None:
+    key = ObjectKey("StackSettlement", namespace or "", name)
+    await _run_pass(memo.runtime, key, body if retry == 0 else None)
 
 
 @kopf.on.resume(GROUP, VERSION, ATST)
 @kopf.on.create(GROUP, VERSION, ATST)
-async def attest(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    await _run_pass(memo.runtime, ObjectKey("Attestation", namespace or "", name))
+async def attest(
+    namespace: str | None, name: str, body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any
+) -> None:
+    key = ObjectKey("Attestation", namespace or "", name)
+    await _run_pass(memo.runtime, key, body if retry == 0 else None)
 
 
-async def _run_pass(runtime: Runtime, key: ObjectKey) -> None:
-    """One reconcile pass; raises kopf.TemporaryError to come back after a backoff."""
-    try:
-        obj = await runtime.kube.get(key)
-    except NotFound:
-        return
+async def _run_pass(runtime: Runtime, key: ObjectKey, body: kopf.Body | None) -> None:
+    """One reconcile pass; raises kopf.TemporaryError to come back after a backoff.
+
+    The first attempt uses the body kopf delivered (fresh from the watch); a retry reads
+    the object again, since our own writes may not have reached kopf's stream yet. A
+    stale body costs nothing worse than a 409 on the conditional status write.
+    """
+    if body is not None:
+        obj: dict[str, Any] = copy.deepcopy(dict(body))
+    else:
+        try:
+            obj = await runtime.kube.get(key)
+        except NotFound:
+            return
     meta = obj["metadata"]
     generation = int(meta.get("generation") or 1)
     rv: list[str] = [meta["resourceVersion"]]

@@ -127,9 +127,9 @@ def _settle_as(
         obj = wait_until(ready, timeout=90, what="StackSettlement Ready")
         # Events are posted in the background: wait for them while the operator runs.
         wait_until(
-            lambda: "Succeeded" in _event_reasons(cp, watched, "least-priv"),
+            lambda: "Submitted" in _event_reasons(cp, watched, "least-priv"),
             timeout=30,
-            what="the operator's Succeeded Event",
+            what="the operator's Submitted Event",
         )
     assert runner.exit_code == 0
     status = obj["status"]

@@ -82,9 +82,19 @@ class ReconcileContext:
             raise ChainUnavailable(f"node badge {object_id} not found on chain")
         return ref
 
+    _reference_price: int | None = None
+
     async def gas_price(self, requested: int | None) -> int:
+        """The resource's price, else the configured one, else the reference gas price
+        (read once per epoch: the follower calls `epoch_changed`)."""
         if requested is not None:
             return requested
         if self.settings.gas_price is not None:
             return self.settings.gas_price
-        return await self.gateway.reference_gas_price()
+        if self._reference_price is None:
+            self._reference_price = await self.gateway.reference_gas_price()
+        return self._reference_price
+
+    def epoch_changed(self) -> None:
+        self._reference_price = None
+        self.gas.epoch_changed()

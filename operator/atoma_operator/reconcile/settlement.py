@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from atoma_operator.atoma import calls
+from atoma_operator.atoma.events import StackTrySettleEvent, parse_event
 from atoma_operator.atoma.hashing import ProofInputError
 from atoma_operator.atoma.ticket import (
     SettlementTicket,
@@ -36,7 +37,7 @@ from atoma_operator.resources.stack_settlement import (
 )
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.sui.errors import ChainUnavailable
-from atoma_operator.sui.types import MoveCall, ObjectRef
+from atoma_operator.sui.types import MoveCall, ObjectRef, TxOutcome
 
 KIND = "StackSettlement"
 FINAL = {SettlementPhase.SETTLED, SettlementPhase.FAILED, SettlementPhase.DISPUTED}
@@ -107,6 +108,32 @@ def apply_ticket(
     else:
         entry.phase = SettlementPhase.SETTLING
         entry.settlement_complete = False
+
+
+def ticket_from_outcome(outcome: TxOutcome | None, package_id: str) -> SettlementTicket | None:
+    """The new ticket as our own successful try_settle_stack created it, from its event.
+
+    Saves two object reads per stack; the follower re-reads the ticket itself whenever a
+    later event (attestation, dispute) concerns it.
+    """
+    if outcome is None or not outcome.succeeded or outcome.epoch is None:
+        return None
+    for event in outcome.events:
+        parsed = parse_event(event, package_id=package_id)
+        if isinstance(parsed, StackTrySettleEvent):
+            nodes = list(parsed.requested_attestation_nodes)
+            return SettlementTicket(
+                stack_small_id=parsed.stack_small_id,
+                selected_node_id=parsed.selected_node_id,
+                num_claimed_compute_units=parsed.num_claimed_compute_units,
+                requested_attestation_nodes=nodes,
+                committed_stack_proof=parsed.committed_stack_proof,
+                stack_merkle_leaves=parsed.stack_merkle_leaf,
+                dispute_settled_at_epoch=outcome.epoch + 1,
+                already_attested_nodes=[],
+                is_in_dispute=False,
+            )
+    return None
 
 
 def ensure_entries(spec: StackSettlementSpec, status: StackSettlementStatus) -> None:
@@ -319,9 +346,13 @@ async def _step_stack(
         )
         notices = list(result.notices)
         if result.verdict in (Verdict.SUCCEEDED, Verdict.ALREADY_DONE):
-            ticket = await ctx.tickets.read(sid)
+            ticket = ticket_from_outcome(result.outcome, ctx.package_id)
+            epoch = result.outcome.epoch if ticket is not None and result.outcome else None
+            if ticket is None:  # not our transaction's ticket: read the chain's
+                ticket = await ctx.tickets.read(sid)
+                epoch = await ctx.gateway.current_epoch()
             if ticket is not None:
-                apply_ticket(entry, ticket, await ctx.gateway.current_epoch())
+                apply_ticket(entry, ticket, epoch)
             else:
                 entry.phase = SettlementPhase.SETTLING
             if result.verdict is Verdict.SUCCEEDED:

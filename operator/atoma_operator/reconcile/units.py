@@ -191,13 +191,8 @@ def _interpret(
     if outcome.succeeded:
         metrics.TX_SUCCEEDED.labels(kind).inc()
         clear_failure(progress)
-        return UnitResult(
-            Verdict.SUCCEEDED,
-            outcome=outcome,
-            notices=[
-                Notice("Normal", "Succeeded", f"{label}: transaction {outcome.digest} succeeded")
-            ],
-        )
+        # The caller posts one "Submitted" Event with the digest: one write per success.
+        return UnitResult(Verdict.SUCCEEDED, outcome=outcome)
     return _abort_or_failure(outcome, progress, kind=kind, label=label, ctx=ctx, simulated=False)
 
 
