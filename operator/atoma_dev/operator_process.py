@@ -61,13 +61,12 @@ def parse_samples(text: str) -> dict[str, float]:
 
 
 def metric_sum(samples: Mapping[str, float], name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
+    """Sum of the samples of `name` whose labels include `labels` (exact values)."""
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
     total = 0.0
     for key, value in samples.items():
         base, _, rest = key.partition("{")
-        if base != name:
-            continue
-        if all(f'{k}="{v}"' in rest for k, v in labels.items()):
+        if base == name and wanted <= set(rest.rstrip("}").split(",")):
             total += value
     return total
 

@@ -186,7 +186,7 @@ async def _dispatch(
             write_status=write,
         )
         conclude_settlement(result.status, generation)
-        await write(result.status.to_k8s())
+        await _write_if_changed(write, obj, result.status.to_k8s())
         return result.notices, result.retry_after
     aspec = AttestationSpec.model_validate(obj["spec"])
     astatus = AttestationStatus.model_validate(obj.get("status") or {})
@@ -202,5 +202,13 @@ async def _dispatch(
         write_status=write,
     )
     conclude_attestation(apass.status, apass.problems, generation)
-    await write(apass.status.to_k8s())
+    await _write_if_changed(write, obj, apass.status.to_k8s())
     return apass.notices, apass.retry_after
+
+
+async def _write_if_changed(
+    write: Callable[[dict[str, Any]], Awaitable[None]], obj: dict[str, Any], status: dict[str, Any]
+) -> None:
+    """Skip the write when a pass changed nothing (e.g. every resume after a restart)."""
+    if status != (obj.get("status") or {}):
+        await write(status)
