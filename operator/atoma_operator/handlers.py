@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
+import urllib3
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from atoma_operator import metrics
@@ -28,6 +30,7 @@ from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.settlement import conclude as conclude_settlement
 from atoma_operator.reconcile.settlement import reconcile_settlement, with_summary
 from atoma_operator.reconcile.units import Notice
+from atoma_operator.registry import has_pending, is_final
 from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
 from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
 from atoma_operator.runtime import Runtime
@@ -117,7 +120,7 @@ async def settle(
     namespace: str | None, name: str, body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any
 ) -> None:
     key = ObjectKey("StackSettlement", namespace or "", name)
-    await _run_pass(memo.runtime, key, body if retry == 0 else None)
+    await _run_pass(memo.runtime, key, body if retry == 0 else None, retry)
 
 
 @kopf.on.resume(GROUP, VERSION, ATST)
@@ -126,10 +129,12 @@ async def attest(
     namespace: str | None, name: str, body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any
 ) -> None:
     key = ObjectKey("Attestation", namespace or "", name)
-    await _run_pass(memo.runtime, key, body if retry == 0 else None)
+    await _run_pass(memo.runtime, key, body if retry == 0 else None, retry)
 
 
-async def _run_pass(runtime: Runtime, key: ObjectKey, body: kopf.Body | None) -> None:
+async def _run_pass(
+    runtime: Runtime, key: ObjectKey, body: kopf.Body | None, retry: int = 0
+) -> None:
     """One reconcile pass; raises kopf.TemporaryError to come back after a backoff.
 
     The first attempt uses the body kopf delivered (fresh from the watch); a retry reads
@@ -137,12 +142,16 @@ async def _run_pass(runtime: Runtime, key: ObjectKey, body: kopf.Body | None) ->
     stale body costs nothing worse than a 409 on the conditional status write.
     """
     if body is not None:
+        if is_final(body) and not has_pending(body):
+            return  # final: a resume after restart has nothing to do (cheap at 10k objects)
         obj: dict[str, Any] = copy.deepcopy(dict(body))
     else:
         try:
             obj = await runtime.kube.get(key)
         except NotFound:
             return
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise kopf.TemporaryError(f"Kubernetes API unavailable: {exc}", delay=2) from None
     meta = obj["metadata"]
     generation = int(meta.get("generation") or 1)
     rv: list[str] = [meta["resourceVersion"]]
@@ -152,9 +161,12 @@ async def _run_pass(runtime: Runtime, key: ObjectKey, body: kopf.Body | None) ->
         rv[0] = updated["metadata"]["resourceVersion"]
 
     try:
-        notices, retry_after = await _dispatch(runtime, key, obj, generation, write)
+        notices, retry_after = await _dispatch(runtime, key, obj, generation, write, retry)
     except Conflict:
         raise kopf.TemporaryError("the object changed meanwhile; re-reading", delay=1) from None
+    except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+        # The apiserver restarting or unreachable: come back soon, not after kopf's 60 s.
+        raise kopf.TemporaryError(f"Kubernetes API unavailable: {exc}", delay=2) from None
     except ValidationError as exc:
         raise kopf.PermanentError(f"invalid {key.kind}: {exc.errors()[0]['msg']}") from None
     for notice in notices:
@@ -169,6 +181,7 @@ async def _dispatch(
     obj: dict[str, Any],
     generation: int,
     write: Callable[[dict[str, Any]], Awaitable[None]],
+    retry: int,
 ) -> tuple[list[Notice], float | None]:
     ctx = runtime.ctx
     if key.kind == "StackSettlement":
@@ -200,6 +213,7 @@ async def _dispatch(
         status=astatus,
         ctx=ctx,
         write_status=write,
+        waiting_passes=retry,
     )
     conclude_attestation(apass.status, apass.problems, generation)
     await _write_if_changed(write, obj, apass.status.to_k8s())

@@ -8,7 +8,7 @@ the apiserver: the follower's cost grows with chain events, not with resources.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atoma_operator.kube import ObjectKey
@@ -36,7 +36,7 @@ class StackRegistry:
             self._by_stack[stack].add(key)
         self._stacks_of[key] = stacks
         self._condition[key] = _condition_of(body)
-        if _is_final(body):
+        if is_final(body):
             self._open.discard(key)
         else:
             self._open.add(key)
@@ -75,19 +75,31 @@ class StackRegistry:
         return len(self._stacks_of)
 
 
-def _is_final(body: dict[str, Any]) -> bool:
-    """Final: nothing on chain can change the resource any more (settled, failed, disputed)."""
+def has_pending(body: Mapping[str, Any]) -> bool:
+    """A write-ahead intent is recorded somewhere: the resource must still be resumed."""
     status = body.get("status") or {}
-    conditions = status.get("conditions") or []
-    for cond in conditions:
-        if cond.get("type") == "Stalled" and cond.get("status") == "True":
-            return True
-        if cond.get("type") == "Settled" and cond.get("status") == "True":
-            return True
-    return False
+    entries = [*(status.get("stacks") or []), *(status.get("attestations") or [])]
+    return any(e.get("pending") for e in entries)
 
 
-def _condition_of(body: dict[str, Any]) -> str:
+FINAL_PHASES = frozenset({"Settled", "Failed", "Disputed"})
+
+
+def is_final(body: Mapping[str, Any]) -> bool:
+    """Nothing on chain can change the resource any more: every entry is Settled, Failed
+    or Disputed. (A Stalled resource may still have stacks the follower must carry.)"""
+    status = body.get("status") or {}
+    entries = [*(status.get("stacks") or []), *(status.get("attestations") or [])]
+    reconciling = any(
+        c.get("type") == "Reconciling" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )  # e.g. an Attestation still waiting for another stack's ticket
+    return (
+        bool(entries) and not reconciling and all(e.get("phase") in FINAL_PHASES for e in entries)
+    )
+
+
+def _condition_of(body: Mapping[str, Any]) -> str:
     conditions = (body.get("status") or {}).get("conditions") or []
     state = {c.get("type"): c.get("status") for c in conditions}
     if state.get("Stalled") == "True":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,10 +33,9 @@ crds = _e2e.crds  # type: ignore[attr-defined]
 localnet = _e2e.localnet  # type: ignore[attr-defined]
 
 from e2e_support import Localnet  # noqa: E402
-from fault_support import Fleet, free_port  # noqa: E402
+from fault_support import Fleet  # noqa: E402
 
 from atoma_dev.controlplane import ControlPlane  # noqa: E402
-from atoma_dev.operator_process import OperatorProcess  # noqa: E402
 
 
 @pytest.fixture
@@ -55,12 +54,4 @@ def fleet(
         made.stop_all()
 
 
-@pytest.fixture
-def operator_factory(fleet: Fleet) -> Callable[..., OperatorProcess]:
-    def make(**env: str) -> OperatorProcess:
-        return fleet.operator(**env)
-
-    return make
-
-
-__all__ = ["crds", "fleet", "free_port", "localnet", "operator_factory"]
+__all__ = ["crds", "fleet", "localnet"]

@@ -102,15 +102,27 @@ class Fleet:
         env.update(extra)
         return env
 
-    def operator(self, **extra: str) -> OperatorProcess:
-        """Start one more replica (the env overrides ATOMA_* settings) and wait for it."""
+    def operator(
+        self, *, standby: bool = False, wait: bool = True, **extra: str
+    ) -> OperatorProcess:
+        """Start one more replica (a pod of its own: its own leader identity) and wait
+        until it leads (serves /metrics) or, with `standby`, until it says it waits;
+        `wait=False` returns at once."""
+        index = len(self.replicas)
+        env = {"ATOMA_LEADER_IDENTITY": f"replica-{index}", **extra}
         proc = OperatorProcess(
-            self.operator_env(**extra),
-            log_file=self.workdir / f"operator-{len(self.replicas)}.log",
+            self.operator_env(**env),
+            log_file=self.workdir / f"operator-{index}.log",
             metrics_port=free_port(),
         )
         self.replicas.append(proc)
-        return proc.start(timeout=90)
+        if not wait:
+            return proc.start(wait=False)
+        if not standby:
+            return proc.start(timeout=90)
+        proc.start(wait=False)
+        poll(lambda: "standby:" in proc.log_text(), timeout=90, what="a standby replica")
+        return proc
 
     def stop_all(self) -> None:
         for proc in self.replicas:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from e2e_support import attestation, condition, is_true, settlement
-from fault_support import Fleet
+from fault_support import Fleet, poll
 from kubernetes.client.exceptions import ApiException
 
 from admission_cases import load_cases
@@ -30,7 +30,8 @@ def test_chain_level_failures_stall_with_the_abort_and_spend_nothing(fleet: Flee
     (not_ours,) = fleet.add_stacks(1, node=other_node)
     (small,) = fleet.add_stacks(1, num_compute_units=100)
     cases = {
-        "unknown-stack": (settlement("unknown-stack", fleet.ns, [9_999_999]), "EStackNotFound"),
+        # The stacks table lookup itself aborts (in dynamic_field) before the contract's check.
+        "unknown-stack": (settlement("unknown-stack", fleet.ns, [9_999_999]), "EFieldDoesNotExist"),
         "not-selected": (
             settlement("not-selected", fleet.ns, [not_ours]),
             "ENodeNotSelectedForStack",
@@ -85,8 +86,6 @@ def test_attesting_after_the_dispute_period_stalls_and_spends_nothing(fleet: Fle
         )
         return obj if is_true(obj, "Stalled") else None
 
-    from fault_support import poll
-
     obj = poll(stalled, timeout=90, what="Attestation Stalled")
     cond = condition(obj, "Stalled")
     assert cond is not None and "DisputePeriodOver" in (cond["reason"] + cond["message"]), cond
@@ -106,7 +105,12 @@ def test_invalid_resources_are_refused_before_anything_is_sent(fleet: Fleet) -> 
         body["metadata"] = {**body.get("metadata", {}), "namespace": fleet.ns}
         with pytest.raises(ApiException) as refused:
             fleet.custom.create_namespaced_custom_object(
-                "atoma.network", "v1alpha1", fleet.ns, plurals[case.kind], body
+                "atoma.network",
+                "v1alpha1",
+                fleet.ns,
+                plurals[case.kind],
+                body,
+                field_validation="Strict",  # as kubectl does: unknown fields are errors
             )
         assert refused.value.status in (400, 422), (case.id, refused.value.status)
     assert fleet.objects() == {}

@@ -12,16 +12,23 @@ ATST = "Attestation"
 
 
 def body(
-    name: str, stacks: list[int], conditions: dict[str, str] | None = None, ns: str = "ns"
+    name: str,
+    stacks: list[int],
+    conditions: dict[str, str] | None = None,
+    ns: str = "ns",
+    phases: list[str] | None = None,
 ) -> dict[str, Any]:
     conds = [
         {"type": t, "status": s, "reason": "R", "message": ""}
         for t, s in (conditions or {}).items()
     ]
+    entries = [
+        {"stackSmallId": sid, "phase": p} for sid, p in zip(stacks, phases or [], strict=False)
+    ]
     return {
         "metadata": {"namespace": ns, "name": name},
         "spec": {"stackSmallIds": stacks},
-        "status": {"conditions": conds},
+        "status": {"conditions": conds, "stacks": entries},
     }
 
 
@@ -78,23 +85,28 @@ def test_initial_listing_event_type_none_counts_as_added() -> None:
     assert reg.resources_for(7) == {key("a")}
 
 
-def test_open_until_stalled_or_settled() -> None:
+def test_open_until_every_entry_is_final() -> None:
     reg = StackRegistry()
     reg.observe(STL, "ADDED", body("new", [1]))
-    reg.observe(STL, "ADDED", body("working", [2], {"Ready": "False", "Reconciling": "True"}))
-    reg.observe(STL, "ADDED", body("submitted", [3], {"Ready": "True", "Settled": "False"}))
-    reg.observe(STL, "ADDED", body("settled", [4], {"Ready": "True", "Settled": "True"}))
-    reg.observe(STL, "ADDED", body("stalled", [5], {"Ready": "False", "Stalled": "True"}))
-    reg.observe(ATST, "ADDED", body("attested", [6], {"Ready": "True", "Stalled": "False"}))
+    reg.observe(STL, "ADDED", body("working", [2], {"Reconciling": "True"}, phases=["Submitting"]))
+    reg.observe(STL, "ADDED", body("submitted", [3], {"Ready": "True"}, phases=["Settling"]))
+    reg.observe(STL, "ADDED", body("settled", [4], {"Ready": "True"}, phases=["Settled"]))
+    reg.observe(STL, "ADDED", body("failed", [5], {"Stalled": "True"}, phases=["Failed"]))
+    # Stalled by one failed stack, but the other still waits for the chain: stays open
+    reg.observe(
+        STL, "ADDED", body("mixed", [8, 9], {"Stalled": "True"}, phases=["Failed", "Settling"])
+    )
+    reg.observe(ATST, "ADDED", body("attested", [6], {"Ready": "True"}, phases=["Attested"]))
     assert set(reg.open_resources()) == {
         key("new"),
         key("working"),
         key("submitted"),  # waits for attestations and the dispute period
+        key("mixed"),
         key("attested", ATST),
     }
     # Final resources stay indexed (a claim or dispute event may still concern them).
     assert reg.resources_for(4) == {key("settled")}
-    reg.observe(STL, "MODIFIED", body("working", [2], {"Ready": "False", "Stalled": "True"}))
+    reg.observe(STL, "MODIFIED", body("working", [2], {"Stalled": "True"}, phases=["Disputed"]))
     assert key("working") not in set(reg.open_resources())
 
 

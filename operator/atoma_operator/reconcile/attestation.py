@@ -147,6 +147,7 @@ async def reconcile_attestation(
     status: AttestationStatus,
     ctx: ReconcileContext,
     write_status: StatusWriter,
+    waiting_passes: int = 0,
 ) -> AttestationPass:
     result = AttestationPass(status)
     write_lock = asyncio.Lock()
@@ -175,7 +176,10 @@ async def reconcile_attestation(
     now = ctx.clock()
     waits = [max(wait_seconds(a, now), 0.5) for a in status.attestations if a.phase not in DONE]
     if any(not p.terminal for p in result.problems):
-        waits.append(ctx.settings.retry_base_seconds)
+        # Nothing per entry holds this wait (no ticket yet, chain down): back off with
+        # the number of consecutive passes that ended waiting.
+        base, cap = ctx.settings.retry_base_seconds, ctx.settings.retry_max_seconds
+        waits.append(min(cap, base * 2 ** min(waiting_passes, 16)))
     result.retry_after = min(waits) if waits else None
     return result
 

@@ -28,13 +28,25 @@ def record_failure(
     base: float,
     cap: float,
 ) -> None:
-    """Note a retryable failure and schedule the unit's next try."""
+    """Note a retryable failure and schedule the unit's next try.
+
+    The delay doubles with each consecutive failure, whether or not a transaction was
+    built (a chain outage fails reads, not submissions). The previous delay is what
+    status already holds (nextRetryTime - lastFailureTime), so no counter is needed and
+    a restart keeps the backoff; a success clears nextRetryTime and starts over.
+    """
+    previous = (
+        (progress.next_retry_time - progress.last_failure_time).total_seconds()
+        if progress.next_retry_time is not None and progress.last_failure_time is not None
+        else 0.0
+    )
+    delay = delay_for(progress.attempts, base=base, cap=cap)
+    if previous > 0:
+        delay = max(delay, min(cap, previous * 2))
     progress.reason = reason
     progress.last_error = truncate(error)
     progress.last_failure_time = now
-    progress.next_retry_time = now + timedelta(
-        seconds=delay_for(progress.attempts, base=base, cap=cap)
-    )
+    progress.next_retry_time = now + timedelta(seconds=delay)
 
 
 def record_terminal(
@@ -50,7 +62,7 @@ def record_terminal(
 def clear_failure(progress: TransactionProgress) -> None:
     progress.reason = None
     progress.last_error = None
-    progress.next_retry_time = None
+    progress.next_retry_time = None  # the next failure starts the backoff over
 
 
 def wait_seconds(progress: TransactionProgress, now: datetime) -> float:
