@@ -123,6 +123,14 @@ def test_two_replicas_one_leader_no_double_submission(
         stacks = localnet.dev["stacks"][:3]
         apply(crds, settlement("first", namespace, stacks[:2]))
         wait_until(lambda: _ready(crds, namespace, "first"), timeout=60, what="first Ready")
+        wait_until(
+            lambda: (
+                all("leading: holding" in r.log() or "standby: lease" in r.log() for r in replicas)
+                or None
+            ),
+            timeout=60,
+            what="both replicas to start (one leading, one standby)",
+        )
         leaders = [r for r in replicas if "leading: holding lease" in r.log()]
         standbys = [r for r in replicas if "standby: lease" in r.log()]
         assert len(leaders) == 1 and len(standbys) == 1

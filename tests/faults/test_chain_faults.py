@@ -14,12 +14,6 @@ from fault_support import Fleet, assert_exactly_once
 
 RETRY_BASE, RETRY_MAX = 0.5, 4.0  # e2e_support.Localnet.operator_env's backoff settings
 CALLS_PER_ATTEMPT = 2  # an attempt stops at its first failed call (margin: one more)
-BACKOFF_BUG = (
-    "the retry delay does not grow while the chain is down: reconcile.backoff.delay_for "
-    "uses progress.attempts, which counts built transactions only, so a unit failing "
-    "before it builds one (ticket read: ChainUnavailable) is retried every "
-    "ATOMA_RETRY_BASE_SECONDS for the whole outage"
-)
 
 
 @pytest.mark.e2e
@@ -59,13 +53,11 @@ def run_outage(fleet: Fleet, *, outage: float, resources: int) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason=BACKOFF_BUG)
 def test_short_outage_completes_with_bounded_calls(fleet: Fleet) -> None:
     run_outage(fleet, outage=12, resources=4)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=True, reason=BACKOFF_BUG)
 def test_sixty_second_outage_completes_with_bounded_calls(fleet: Fleet) -> None:
     run_outage(fleet, outage=60, resources=10)
