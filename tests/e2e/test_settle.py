@@ -144,6 +144,16 @@ def test_bad_proof_inputs_end_in_clear_conditions_and_send_nothing(
             return obj if is_true(obj, "Stalled") else None
 
         obj = wait_until(stalled, timeout=60, what="Stalled")
+
+        def event_posted() -> bool | None:
+            # kopf posts Events in the background: wait while the operator still runs
+            events = crds.kubectl(
+                "get", "events", "-n", namespace,
+                "--field-selector", "involvedObject.name=badref", "-o", "json",
+            ).stdout  # fmt: skip
+            return True if "InvalidProofInput" in events else None
+
+        wait_until(event_posted, timeout=30, what="the InvalidProofInput Event")
     entries = {s["stackSmallId"]: s for s in obj["status"]["stacks"]}
     missing, bad = entries[stacks[0]]["lastError"], entries[stacks[1]]["lastError"]
     assert missing.startswith("Failed to get stack total hash")
@@ -152,14 +162,3 @@ def test_bad_proof_inputs_end_in_clear_conditions_and_send_nothing(
     assert "multiple of 32" in bad
     assert condition(obj, "Stalled")["reason"] == "InvalidProofInput"  # type: ignore[index]
     assert _executed_digests(localnet) == before
-    events = crds.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.name=badref",
-        "-o",
-        "json",
-    ).stdout
-    assert "InvalidProofInput" in events
