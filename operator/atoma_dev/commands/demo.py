@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,11 +35,20 @@ def _info(message: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Running (an exited child not yet reaped by its new parent counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _exited(pid: int) -> bool | None:
+    return None if _pid_alive(pid) else True
 
 
 def _start_detached(name: str, argv: list[str], state: Path, env: dict[str, str]) -> int:
@@ -188,6 +198,10 @@ def _cmd_down(args: argparse.Namespace) -> int:
             pid = int(pid_file.read_text())
             if _pid_alive(pid):
                 os.kill(pid, signal.SIGTERM)
+                try:
+                    wait_until(partial(_exited, pid), timeout=30, what=f"{name} to exit")
+                except DeadlineExceeded:
+                    os.kill(pid, signal.SIGKILL)
                 _info(f"stopped {name} (pid {pid})")
             pid_file.unlink()
     plane_dir = state / "control-plane"
