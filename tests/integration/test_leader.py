@@ -35,7 +35,18 @@ async def test_second_replica_waits_until_the_lease_expires(
     assert first.is_leader
     waiting = asyncio.create_task(second.acquire())
     keeper = asyncio.create_task(first.keep())
-    await asyncio.sleep(3)  # longer than the lease: renewal must keep it
+    coordination = client.CoordinationV1Api(kube_api)
+    first_renewal = coordination.read_namespaced_lease("atoma-operator", namespace).spec.renew_time
+
+    def renewed_past_expiry() -> bool:
+        renew = coordination.read_namespaced_lease("atoma-operator", namespace).spec.renew_time
+        return bool((renew - first_renewal).total_seconds() > first.lease_seconds)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while not renewed_past_expiry():  # poll: renewal must carry the lease past its expiry
+        assert loop.time() < deadline, "the leader never renewed its lease"
+        await asyncio.sleep(0.2)
     assert not waiting.done() and not second.is_leader
     keeper.cancel()  # pod-a stops renewing (crashed)
     await asyncio.wait_for(waiting, timeout=10)
