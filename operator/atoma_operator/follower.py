@@ -49,10 +49,13 @@ class Follower:
     async def run(self) -> None:
         """Poll until cancelled; failures back off instead of spinning."""
         settings = self._rt.settings
-        await self._load_cursor()
         delay = settings.follower_interval_seconds
+        loaded = False
         while True:
             try:
+                if not loaded:  # inside the loop: the apiserver may be down at start-up
+                    await self._load_cursor()
+                    loaded = True
                 at_tip = await self.tick()
                 delay = settings.follower_interval_seconds
                 if not at_tip:

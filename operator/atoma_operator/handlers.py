@@ -104,6 +104,19 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await asyncio.to_thread(stop_metrics)  # shutdown() waits for the serving loop
 
 
+@kopf.index(GROUP, VERSION, STL)
+def index_settlement(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Feeds the registry before any handler runs: kopf holds every handler until the
+    initial listing is indexed, so after a restart the transactions recorded in any
+    resource's status hold their badges before a new transaction can be built."""
+    memo.runtime.registry.observe("StackSettlement", None, dict(body))
+
+
+@kopf.index(GROUP, VERSION, ATST)
+def index_attestation(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.registry.observe("Attestation", None, dict(body))
+
+
 @kopf.on.event(GROUP, VERSION, STL)
 def observe_settlement(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.registry.observe("StackSettlement", type, dict(body))
@@ -167,6 +180,10 @@ async def _run_pass(
     except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
         # The apiserver restarting or unreachable: come back soon, not after kopf's 60 s.
         raise kopf.TemporaryError(f"Kubernetes API unavailable: {exc}", delay=2) from None
+    except Exception as exc:  # unexpected: log it, retry with backoff rather than kopf's 60 s
+        log.exception("%s %s/%s: pass failed", key.kind, key.namespace, key.name)
+        delay = min(runtime.settings.retry_max_seconds, 2.0 * 2 ** min(retry, 8))
+        raise kopf.TemporaryError(f"pass failed: {type(exc).__name__}", delay=delay) from None
     except ValidationError as exc:
         raise kopf.PermanentError(f"invalid {key.kind}: {exc.errors()[0]['msg']}") from None
     for notice in notices:

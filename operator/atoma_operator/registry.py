@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atoma_operator.kube import ObjectKey
+from atoma_operator.sui.txbuild import owned_inputs
 
 
 class StackRegistry:
@@ -20,6 +21,8 @@ class StackRegistry:
         self._stacks_of: dict[ObjectKey, frozenset[int]] = {}
         self._open: set[ObjectKey] = set()
         self._condition: dict[ObjectKey, str] = {}
+        self._holds_of: dict[ObjectKey, frozenset[tuple[str, str]]] = {}
+        self._holds: dict[str, set[str]] = defaultdict(set)  # object id -> pending digests
 
     def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
         """Apply one watch event; `open` resources still wait for an on-chain outcome."""
@@ -36,6 +39,7 @@ class StackRegistry:
             self._by_stack[stack].add(key)
         self._stacks_of[key] = stacks
         self._condition[key] = _condition_of(body)
+        self._set_holds(key, _pending_holds(body))
         if is_final(body):
             self._open.discard(key)
         else:
@@ -46,6 +50,7 @@ class StackRegistry:
             self._discard(stack, key)
         self._open.discard(key)
         self._condition.pop(key, None)
+        self._set_holds(key, frozenset())
 
     def _discard(self, stack: int, key: ObjectKey) -> None:
         keys = self._by_stack.get(stack)
@@ -53,6 +58,20 @@ class StackRegistry:
             keys.discard(key)
             if not keys:
                 del self._by_stack[stack]
+
+    def _set_holds(self, key: ObjectKey, holds: frozenset[tuple[str, str]]) -> None:
+        for object_id, digest in self._holds_of.pop(key, frozenset()) - holds:
+            self._holds[object_id].discard(digest)
+            if not self._holds[object_id]:
+                del self._holds[object_id]
+        for object_id, digest in holds:
+            self._holds[object_id].add(digest)
+        if holds:
+            self._holds_of[key] = holds
+
+    def holds_on(self, object_id: str) -> set[str]:
+        """Digests recorded (pending) in status whose transactions use this owned object."""
+        return set(self._holds.get(object_id, ()))
 
     def resources_for(self, stack_small_id: int) -> set[ObjectKey]:
         return set(self._by_stack.get(stack_small_id, ()))
@@ -107,3 +126,19 @@ def _condition_of(body: Mapping[str, Any]) -> str:
     if state.get("Ready") == "True":
         return "Ready"
     return "Reconciling"
+
+
+def _pending_holds(body: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """(owned object id, digest) for every recorded, unresolved transaction in status."""
+    status = body.get("status") or {}
+    out: set[tuple[str, str]] = set()
+    for entry in [*(status.get("stacks") or []), *(status.get("attestations") or [])]:
+        pending = entry.get("pending")
+        if not pending:
+            continue
+        try:
+            refs = owned_inputs(pending["txBytes"])
+        except Exception:  # unreadable bytes hold nothing; resume will report them
+            continue
+        out.update((ref.object_id, pending["digest"]) for ref in refs)
+    return frozenset(out)

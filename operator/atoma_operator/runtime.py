@@ -76,7 +76,9 @@ class Runtime:
             submit_slots=asyncio.Semaphore(settings.concurrency),
             locks=KeyedLocks(),
         )
-        return cls(settings, gateway, kube, ctx, StackRegistry())
+        registry = StackRegistry()
+        ctx.recorded_holds = registry.holds_on
+        return cls(settings, gateway, kube, ctx, registry)
 
     async def close(self) -> None:
         await self.gateway.close()

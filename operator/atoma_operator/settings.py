@@ -125,11 +125,3 @@ class Settings(BaseSettings):
 
     def badge_for(self, node_small_id: int) -> NodeBadge | None:
         return next((b for b in self.badges if b.node_small_id == node_small_id), None)
-
-    def read_key_text(self) -> str | None:
-        """The key material, from the mounted file or the dev variable; never log the result."""
-        if self.key_file is not None:
-            return self.key_file.read_text(encoding="utf-8").strip()
-        if self.signing_key is not None:
-            return self.signing_key.get_secret_value().strip()
-        return None

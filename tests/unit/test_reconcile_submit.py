@@ -9,6 +9,7 @@ import pytest
 from fakes import PACKAGE_ID, Abort, FakeGateway, Reject, Succeed, Unavailable, abort, oid
 
 from atoma_operator.atoma import calls
+from atoma_operator.kube import Conflict
 from atoma_operator.reconcile.submit import (
     Executed,
     Expired,
@@ -193,11 +194,8 @@ async def test_simulate_outage_is_unknown_and_frees_the_coin(
 async def test_record_conflict_releases_the_lease_and_sends_nothing(
     gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str
 ) -> None:
-    class Conflict(Exception):
-        pass
-
     async def conflict(_: PendingTransaction) -> None:
-        raise Conflict
+        raise Conflict("changed")
 
     with pytest.raises(Conflict):
         await submit_new(
@@ -303,3 +301,51 @@ async def test_resume_after_lost_answer_never_executes_twice(
     assert isinstance(result, Executed)
     assert gw.executes[intent.digest] == 1
     assert len(gw.transactions) == 1
+
+
+async def test_record_failing_unknowably_keeps_the_coin_withheld(
+    gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str
+) -> None:
+    """A write that failed without a verdict may have landed: the coin version may now
+    belong to the recorded digest, so it is not handed to another transaction."""
+
+    async def timeout(_: PendingTransaction) -> None:
+        raise TimeoutError("the status write timed out")
+
+    with pytest.raises(TimeoutError):
+        await submit_new(
+            settle_call(gw, badge),
+            gateway=gw,
+            gas=gas,
+            named_gas=coin,
+            gas_price=1_000,
+            gas_budget=BUDGET,
+            attempt=1,
+            record_intent=timeout,
+        )
+    assert gw.calls["execute"] == 0
+    assert await _blocks(gas, coin)
+
+
+async def test_resume_against_a_lagging_node_is_unknown_not_expired(
+    gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str
+) -> None:
+    """A node reporting an older coin version than recorded must not drop the intent."""
+    gw.bump(coin)
+    intent = await _recorded(gw, badge, coin)  # recorded at version 2
+    lagging = intent.gas_coin.to_ref()
+    gw.objects[coin] = type(lagging)(lagging.object_id, lagging.version - 1, "older")
+    result = await resume(intent, gateway=gw, gas=gas)
+    assert isinstance(result, Unknown)
+    assert gw.calls["execute"] == 0
+    assert gas.find(intent.digest) is not None  # still held for that digest
+
+
+async def test_resume_without_resend_only_looks_up(
+    gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str
+) -> None:
+    intent = await _recorded(gw, badge, coin)
+    result = await resume(intent, gateway=gw, gas=gas, may_resend=False)
+    assert isinstance(result, Unknown)
+    assert gw.calls["execute"] == 0
+    assert gw.lookups[intent.digest] == 1

@@ -33,7 +33,7 @@ from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import attestation_inputs
 from atoma_operator.reconcile.settlement import StatusWriter, with_summary
-from atoma_operator.reconcile.units import Notice, Verdict, run_unit
+from atoma_operator.reconcile.units import Notice, Verdict, gather_all, run_unit
 from atoma_operator.resources.attestation import (
     AttestationEntryStatus,
     AttestationPhase,
@@ -169,7 +169,7 @@ async def reconcile_attestation(
                 )
             )
 
-    await asyncio.gather(*(one_stack(sid) for sid in spec.stack_small_ids))
+    await gather_all(one_stack(sid) for sid in spec.stack_small_ids)
     order = {sid: i for i, sid in enumerate(spec.stack_small_ids)}
     status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
     status.tx_digests = tx_digests(status)
@@ -304,7 +304,8 @@ async def _step_entry(
     if entry.pending is None:
         if wait_seconds(entry, ctx.clock()) > 0:
             return []
-        assert ticket is not None
+        if ticket is None:  # gone (claimed) while a sibling entry was still resolving
+            return []
         if ticket.is_in_dispute:
             entry.phase = AttestationPhase.DISPUTED
             return [Notice("Warning", "Disputed", f"{label}: the ticket is in dispute")]

@@ -45,9 +45,25 @@ class ReconcileContext:
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     may_submit: Callable[[], bool] = field(default=lambda: True)
+    """False once this operator lost its leader Lease: nothing new may be sent."""
     badge_holds: dict[str, str] = field(default_factory=dict)
     """badge object id -> digest of its transaction whose outcome is still unknown."""
-    """False once this operator lost its leader Lease: nothing new may be sent."""
+    recorded_holds: Callable[[str], set[str]] = field(default=lambda _badge: set())
+    """Digests recorded in status (seen by the watch) that use this badge: after a
+    restart they hold the badge until resolved, as the in-memory holds did before."""
+    _resolved: set[str] = field(default_factory=set)
+
+    def badge_holder(self, badge_id: str) -> str | None:
+        """The unresolved transaction that holds this badge, if any."""
+        holder = self.badge_holds.get(badge_id)
+        if holder is not None:
+            return holder
+        return next(iter(sorted(self.recorded_holds(badge_id) - self._resolved)), None)
+
+    def resolve_badge_hold(self, badge_id: str, digest: str) -> None:
+        self._resolved.add(digest)  # the watch may still show it pending for a moment
+        if self.badge_holds.get(badge_id) == digest:
+            del self.badge_holds[badge_id]
 
     _shared: dict[tuple[str, bool], SharedObjectArg] = field(default_factory=dict)
 

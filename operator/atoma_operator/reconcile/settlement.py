@@ -26,7 +26,7 @@ from atoma_operator.reconcile.backoff import record_failure, record_terminal, wa
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import settlement_inputs
-from atoma_operator.reconcile.units import Notice, Verdict, run_unit
+from atoma_operator.reconcile.units import Notice, Verdict, gather_all, run_unit
 from atoma_operator.resources.common import Condition
 from atoma_operator.resources.stack_settlement import (
     ClaimedAttestationStatus,
@@ -265,7 +265,7 @@ async def reconcile_settlement(
                 cap=ctx.settings.retry_max_seconds,
             )
 
-    await asyncio.gather(*(one(e) for e in status.stacks))
+    await gather_all(one(e) for e in status.stacks)
     status.tx_digests = tx_digests(status)
     now = ctx.clock()
     waits = [max(wait_seconds(e, now), 0.5) for e in status.stacks if e.phase not in SUBMITTED]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from atoma_operator.kube import Conflict
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.sui.errors import ChainUnavailable, TransactionRejected
 from atoma_operator.sui.gas import GasCoinManager, GasError, GasLease
@@ -81,10 +82,6 @@ StepResult = Executed | SimulatedAbort | Unknown | Refused | Expired | Busy
 RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
 
 
-def _is_refusal_equivocation(exc: TransactionRejected) -> bool:
-    return exc.is_equivocation
-
-
 async def submit_new(
     call: MoveCall,
     *,
@@ -97,6 +94,7 @@ async def submit_new(
     record_intent: RecordIntent,
     gas_wait: float = 30.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    may_submit: Callable[[], bool] = lambda: True,
 ) -> StepResult:
     """Build, simulate, record intent, execute. `record_intent` may raise Conflict.
 
@@ -119,14 +117,29 @@ async def submit_new(
         if simulated.status is not ExecutionStatus.SUCCESS:
             gas.release(lease, None)
             return SimulatedAbort(simulated)
-        await record_intent(
-            PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=clock())
-        )
+        if not may_submit():  # leadership may have gone while we waited for the coin
+            gas.release(lease, None)
+            return Busy("this operator lost its leader lease", "NotLeader")
+        intent = PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=clock())
+        try:
+            await record_intent(intent)
+        except Conflict:
+            gas.release(lease, None)  # the conditional write was refused: nothing recorded
+            raise
+        except BaseException:
+            # The write may have landed: the coin version may belong to this digest now.
+            lease.bind(tx.digest)
+            gas.release(lease, None, stale=True)
+            raise
         lease.bind(tx.digest)
         try:
             outcome = await gateway.execute(tx)
         except ChainUnavailable as exc:
             return Unknown(str(exc))  # the lease stays held, bound to the digest
+        except TransactionRejected as exc:
+            # Refused before execution: the recorded bytes never ran and never will.
+            gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
+            return Refused(str(exc), exc.is_equivocation)
         _release_after(gas, lease, outcome)
         return Executed(outcome)
     except ChainUnavailable as exc:
@@ -134,7 +147,8 @@ async def submit_new(
             gas.release(lease, None)
         return Unknown(str(exc))
     except TransactionRejected as exc:
-        gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
+        if not lease.released:
+            gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
         return Refused(str(exc), exc.is_equivocation)
     except BaseException:
         if not lease.released and lease.digest is None:
@@ -143,33 +157,52 @@ async def submit_new(
 
 
 async def resume(
-    intent: PendingTransaction, *, gateway: ChainGateway, gas: GasCoinManager
+    intent: PendingTransaction,
+    *,
+    gateway: ChainGateway,
+    gas: GasCoinManager,
+    may_resend: bool = True,
 ) -> StepResult:
-    """Settle a recorded intent after a crash or timeout, sending at most the same bytes."""
+    """Settle a recorded intent after a crash or timeout, sending at most the same bytes.
+
+    `may_resend=False` only looks the digest up (another unresolved transaction holds an
+    input of ours, so re-sending could equivocate it).
+    """
     lease = gas.find(intent.digest) or await gas.adopt(intent.gas_coin.to_ref(), intent.digest)
     try:
         found = await gateway.get_transaction(intent.digest)
         if found is None:
             current = await gateway.get_object_ref(intent.gas_coin.object_id)
-            if current is not None and current.version == intent.gas_coin.version:
-                found = await gateway.execute(intent.to_signed())
-            else:
-                # The coin moved on: our transaction ran after all (the lookup and the
-                # coin read are not atomic), or it can never run.
+            recorded = intent.gas_coin.version
+            if current is not None and current.version == recorded:
+                if not may_resend:
+                    return Unknown("waiting for another transaction on the same node badge")
+                try:
+                    found = await gateway.execute(intent.to_signed())
+                except TransactionRejected as exc:
+                    # It may have executed between the lookup and the re-send.
+                    found = await gateway.get_transaction(intent.digest)
+                    if found is None:
+                        gas.release(
+                            lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation
+                        )
+                        return Refused(str(exc), exc.is_equivocation)
+            elif current is None or current.version > recorded:
+                # The coin moved on (or is gone): our transaction ran after all (the
+                # lookup and the coin read are not atomic), or it can never run.
                 found = await gateway.get_transaction(intent.digest)
                 if found is None:
                     gas.release(lease, current)
                     return Expired(
                         f"gas coin {intent.gas_coin.object_id} moved past version "
-                        f"{intent.gas_coin.version}; the recorded transaction cannot execute"
+                        f"{recorded}; the recorded transaction cannot execute"
                     )
+            else:  # the node reports an older version: it lags behind, ask again later
+                return Unknown(f"the node reports gas coin version {current.version} < {recorded}")
         _release_after(gas, lease, found)
         return Executed(found)
     except ChainUnavailable as exc:
         return Unknown(str(exc))  # keep the lease: the outcome is still unknown
-    except TransactionRejected as exc:
-        gas.release(lease, None, stale=exc.is_equivocation, reread=not exc.is_equivocation)
-        return Refused(str(exc), exc.is_equivocation)
 
 
 def _release_after(gas: GasCoinManager, lease: GasLease, outcome: TxOutcome) -> None:

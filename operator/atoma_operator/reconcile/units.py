@@ -8,7 +8,8 @@ so the two kinds differ only in how they build their Move call and read the outc
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -66,6 +67,18 @@ class UnitResult:
 RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
 
 
+async def gather_all(steps: Iterable[Awaitable[None]]) -> None:
+    """Run every unit to its end, then raise the first failure (if any).
+
+    Plain gather would leave siblings running unsupervised after the first error, able
+    to record intents after the pass (and kopf) already moved on.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
 async def run_unit(
     progress: TransactionProgress,
     *,
@@ -90,9 +103,15 @@ async def run_unit(
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
     async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
-        holder = ctx.badge_holds.get(badge_id)
+        holder = ctx.badge_holder(badge_id)
+        mine = progress.pending.digest if progress.pending is not None else None
         if progress.pending is not None:
-            step: StepResult = await resume(progress.pending, gateway=ctx.gateway, gas=ctx.gas)
+            step: StepResult = await resume(
+                progress.pending,
+                gateway=ctx.gateway,
+                gas=ctx.gas,
+                may_resend=holder in (None, mine),
+            )
         elif build_call is None:
             return UnitResult(Verdict.AGAIN)
         elif holder is not None:
@@ -102,6 +121,9 @@ async def run_unit(
             progress.attempts += 1
 
             async def _record(intent: PendingTransaction) -> None:
+                # Held from before the write: if anything below fails, the badge stays
+                # reserved for this digest until its outcome is known.
+                ctx.badge_holds[badge_id] = intent.digest
                 progress.pending = intent
                 await record_intent(intent)
 
@@ -116,14 +138,16 @@ async def run_unit(
                 record_intent=_record,
                 gas_wait=ctx.settings.gas_wait_seconds,
                 clock=ctx.clock,
+                may_submit=ctx.may_submit,
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
+            mine = progress.pending.digest if progress.pending is not None else None
         result = _interpret(step, progress, kind=kind, label=label, ctx=ctx)
         if progress.pending is not None:
             ctx.badge_holds[badge_id] = progress.pending.digest
-        elif holder is not None and not isinstance(step, Busy):
-            ctx.badge_holds.pop(badge_id, None)  # our recorded transaction resolved
+        elif mine is not None:
+            ctx.resolve_badge_hold(badge_id, mine)  # our recorded transaction resolved
     return result
 
 

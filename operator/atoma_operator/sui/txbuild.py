@@ -212,3 +212,13 @@ def _from_bcs_ref(ref: bcs.ObjectReference) -> ObjectRef:
         version=int(ref.SequenceNumber),
         digest=ref.ObjectDigest.to_digest_str(),
     )
+
+
+def owned_inputs(tx_bytes: bytes | str) -> Sequence[ObjectRef]:
+    """The owned objects (e.g. a node badge) a recorded programmable transaction uses."""
+    data = decode_transaction_data(tx_bytes).value
+    out: list[ObjectRef] = []
+    for arg in data.TransactionKind.value.Inputs:
+        if arg.enum_name == "Object" and arg.value.enum_name == "ImmOrOwnedObject":
+            out.append(_from_bcs_ref(arg.value.value))
+    return tuple(out)
