@@ -44,7 +44,6 @@ class Follower:
         self._saved_cursor: str | None = None
         self._epoch: int | None = None
         self._last_tip = time.monotonic()
-        self.ticks = 0
 
     async def run(self) -> None:
         """Poll until cancelled; failures back off instead of spinning."""
@@ -73,7 +72,6 @@ class Follower:
 
     async def tick(self) -> bool:
         """Read one page of events and apply it; True when the stream is at its tip."""
-        self.ticks += 1
         rt = self._rt
         page = await rt.gateway.list_events(
             event_type_prefix=self._prefix, after=self._cursor, limit=rt.settings.follower_page_size

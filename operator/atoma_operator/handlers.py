@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from atoma_operator import metrics
 from atoma_operator.follower import Follower
-from atoma_operator.kube import GROUP, VERSION, Conflict, NotFound, ObjectKey
+from atoma_operator.kube import Conflict, NotFound, ObjectKey
 from atoma_operator.leader import LeaderElector
 from atoma_operator.logs import configure_logging
 from atoma_operator.reconcile.attestation import conclude as conclude_attestation
@@ -32,6 +32,7 @@ from atoma_operator.reconcile.settlement import reconcile_settlement, with_summa
 from atoma_operator.reconcile.units import Notice
 from atoma_operator.registry import has_pending, is_final
 from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
+from atoma_operator.resources.common import GROUP, VERSION
 from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
 from atoma_operator.runtime import Runtime
 from atoma_operator.settings import Settings

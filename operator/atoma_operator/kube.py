@@ -19,11 +19,13 @@ import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from atoma_operator.resources.attestation import NAMES as ATST_NAMES
+from atoma_operator.resources.common import GROUP, VERSION
+from atoma_operator.resources.stack_settlement import NAMES as STL_NAMES
+
 log = logging.getLogger(__name__)
 
-GROUP = "atoma.network"
-VERSION = "v1alpha1"
-PLURALS = {"StackSettlement": "stacksettlements", "Attestation": "attestations"}
+PLURALS = {names.kind: names.plural for names in (STL_NAMES, ATST_NAMES)}
 
 
 class Conflict(Exception):

@@ -13,8 +13,10 @@ from atoma_operator.kube import Conflict
 from atoma_operator.reconcile.submit import (
     Executed,
     Expired,
+    RecordIntent,
     Refused,
     SimulatedAbort,
+    StepResult,
     Unknown,
     resume,
     submit_new,
@@ -69,8 +71,8 @@ def gas(gw: FakeGateway) -> GasCoinManager:
 
 
 async def _submit(
-    gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str | None, rec: Recorder
-) -> Executed | SimulatedAbort | Unknown | Refused | Expired:
+    gw: FakeGateway, gas: GasCoinManager, badge: str, coin: str | None, rec: RecordIntent
+) -> StepResult:
     return await submit_new(
         settle_call(gw, badge),
         gateway=gw,
@@ -198,16 +200,7 @@ async def test_record_conflict_releases_the_lease_and_sends_nothing(
         raise Conflict("changed")
 
     with pytest.raises(Conflict):
-        await submit_new(
-            settle_call(gw, badge),
-            gateway=gw,
-            gas=gas,
-            named_gas=coin,
-            gas_price=1_000,
-            gas_budget=BUDGET,
-            attempt=1,
-            record_intent=conflict,
-        )
+        await _submit(gw, gas, badge, coin, conflict)
     assert gw.calls["execute"] == 0
     assert not await _blocks(gas, coin)
 
@@ -313,16 +306,7 @@ async def test_record_failing_unknowably_keeps_the_coin_withheld(
         raise TimeoutError("the status write timed out")
 
     with pytest.raises(TimeoutError):
-        await submit_new(
-            settle_call(gw, badge),
-            gateway=gw,
-            gas=gas,
-            named_gas=coin,
-            gas_price=1_000,
-            gas_budget=BUDGET,
-            attempt=1,
-            record_intent=timeout,
-        )
+        await _submit(gw, gas, badge, coin, timeout)
     assert gw.calls["execute"] == 0
     assert await _blocks(gas, coin)
 

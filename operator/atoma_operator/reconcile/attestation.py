@@ -10,9 +10,9 @@ then the same write-ahead submission protocol as settlements. The seed's error s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.events import (
@@ -33,7 +33,7 @@ from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import attestation_inputs
 from atoma_operator.reconcile.settlement import StatusWriter, with_summary
-from atoma_operator.reconcile.units import Notice, Verdict, gather_all, run_unit
+from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
 from atoma_operator.resources.attestation import (
     AttestationEntryStatus,
     AttestationPhase,
@@ -150,12 +150,12 @@ async def reconcile_attestation(
     waiting_passes: int = 0,
 ) -> AttestationPass:
     result = AttestationPass(status)
-    write_lock = asyncio.Lock()
 
-    async def flush() -> None:
-        async with write_lock:
-            status.tx_digests = tx_digests(status)
-            await write_status(status.to_k8s())
+    def render() -> dict[str, Any]:
+        status.tx_digests = tx_digests(status)
+        return status.to_k8s()
+
+    flush = StatusSink(render, write_status).flush
 
     async def one_stack(sid: int) -> None:
         try:

@@ -8,7 +8,6 @@ The chain follower moves Settling stacks on to Settled or Disputed.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from atoma_operator.reconcile.backoff import record_failure, record_terminal, wa
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.proofs import settlement_inputs
-from atoma_operator.reconcile.units import Notice, Verdict, gather_all, run_unit
+from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
 from atoma_operator.resources.common import Condition
 from atoma_operator.resources.stack_settlement import (
     ClaimedAttestationStatus,
@@ -209,20 +208,6 @@ def _reason_of(entry: StackSettlementStackStatus) -> str:
     return entry.reason or "Failed"
 
 
-class _StatusSink:
-    """Serialises status writes of one pass (several stacks may record intents at once)."""
-
-    def __init__(self, status: StackSettlementStatus, write: StatusWriter) -> None:
-        self._status = status
-        self._write = write
-        self._lock = asyncio.Lock()
-
-    async def flush(self) -> None:
-        async with self._lock:
-            self._status.tx_digests = tx_digests(self._status)
-            await self._write(self._status.to_k8s())
-
-
 async def reconcile_settlement(
     *,
     namespace: str,
@@ -235,7 +220,12 @@ async def reconcile_settlement(
 ) -> PassResult:
     """One pass over every stack; returns the new status and when to come back."""
     ensure_entries(spec, status)
-    sink = _StatusSink(status, write_status)
+
+    def render() -> dict[str, Any]:
+        status.tx_digests = tx_digests(status)
+        return status.to_k8s()
+
+    sink = StatusSink(render, write_status)
     notices: list[Notice] = []
     try:
         badge = choose_badge(spec.node_small_id, ctx)
@@ -279,7 +269,7 @@ async def _step_stack(
     badge: BadgeChoice,
     namespace: str,
     ctx: ReconcileContext,
-    sink: _StatusSink,
+    sink: StatusSink,
 ) -> list[Notice]:
     if entry.phase in SUBMITTED and entry.pending is None:
         return []

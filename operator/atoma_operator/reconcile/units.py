@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from atoma_operator import metrics
 from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
@@ -21,6 +22,7 @@ from atoma_operator.reconcile.submit import (
     Busy,
     Executed,
     Expired,
+    RecordIntent,
     Refused,
     SimulatedAbort,
     StepResult,
@@ -64,7 +66,22 @@ class UnitResult:
     notices: list[Notice] = field(default_factory=list)
 
 
-RecordIntent = Callable[[PendingTransaction], Awaitable[None]]
+class StatusSink:
+    """Serialises the status writes of one pass: several units may record intents at
+    once, and each write sends the whole status as it stands (`render`)."""
+
+    def __init__(
+        self,
+        render: Callable[[], dict[str, Any]],
+        write: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self._render = render
+        self._write = write
+        self._lock = asyncio.Lock()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._write(self._render())
 
 
 async def gather_all(steps: Iterable[Awaitable[None]]) -> None:
