@@ -11,29 +11,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 import urllib3
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from atoma_operator import metrics
 from atoma_operator.follower import Follower
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
 from atoma_operator.leader import LeaderElector
 from atoma_operator.logs import configure_logging
-from atoma_operator.reconcile.attestation import conclude as conclude_attestation
-from atoma_operator.reconcile.attestation import reconcile_attestation
-from atoma_operator.reconcile.conditions import Summary
-from atoma_operator.reconcile.settlement import conclude as conclude_settlement
-from atoma_operator.reconcile.settlement import reconcile_settlement, with_summary
-from atoma_operator.reconcile.units import Notice
+from atoma_operator.reconcile import orphans
+from atoma_operator.reconcile.run import run_pass
 from atoma_operator.registry import has_pending, is_final
-from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
 from atoma_operator.resources.common import GROUP, VERSION
-from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
 from atoma_operator.runtime import Runtime
 from atoma_operator.settings import Settings
 
@@ -42,7 +35,6 @@ STL = "stacksettlements"
 ATST = "attestations"
 
 log = logging.getLogger(__name__)
-STARTING = Summary(False, True, False, "Submitting", "submitting transactions")
 
 
 @kopf.on.login()
@@ -88,11 +80,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.stop_metrics = metrics.serve(config.metrics_port)
     follower = Follower(runtime)
     memo.follower_task = asyncio.create_task(follower.run(), name="atoma-chain-follower")
+    memo.orphans_task = asyncio.create_task(
+        orphans.run(runtime.ctx, config.retry_base_seconds), name="atoma-orphans"
+    )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("follower_task", "leader_task"):
+    for name in ("follower_task", "orphans_task", "leader_task"):
         task: asyncio.Task[None] | None = getattr(memo, name, None)
         if task is not None:
             task.cancel()
@@ -149,11 +144,11 @@ async def attest(
 async def _run_pass(
     runtime: Runtime, key: ObjectKey, body: kopf.Body | None, retry: int = 0
 ) -> None:
-    """One reconcile pass; raises kopf.TemporaryError to come back after a backoff.
+    """One reconcile pass (`reconcile.run`); raises kopf.TemporaryError to come back.
 
     The first attempt uses the body kopf delivered (fresh from the watch); a retry reads
     the object again, since our own writes may not have reached kopf's stream yet. A
-    stale body costs nothing worse than a 409 on the conditional status write.
+    stale body costs nothing worse than a merge on the conditional status write.
     """
     if body is not None:
         if is_final(body) and not has_pending(body):
@@ -166,18 +161,12 @@ async def _run_pass(
             return
         except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
             raise kopf.TemporaryError(f"Kubernetes API unavailable: {exc}", delay=2) from None
-    meta = obj["metadata"]
-    generation = int(meta.get("generation") or 1)
-    rv: list[str] = [meta["resourceVersion"]]
-
-    async def write(status: dict[str, Any]) -> None:
-        updated = await runtime.kube.patch_status(key, status, rv[0])
-        rv[0] = updated["metadata"]["resourceVersion"]
-
     try:
-        notices, retry_after = await _dispatch(runtime, key, obj, generation, write, retry)
-    except Conflict:
-        raise kopf.TemporaryError("the object changed meanwhile; re-reading", delay=1) from None
+        outcome = await run_pass(runtime.ctx, runtime.kube, key, obj, waiting_passes=retry)
+    except NotFound:
+        return  # deleted meanwhile: its unresolved intents are orphans (reconcile.holds)
+    except Conflict as exc:
+        raise kopf.TemporaryError(f"{exc}; re-reading", delay=1) from None
     except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
         # The apiserver restarting or unreachable: come back soon, not after kopf's 60 s.
         raise kopf.TemporaryError(f"Kubernetes API unavailable: {exc}", delay=2) from None
@@ -185,62 +174,7 @@ async def _run_pass(
         log.exception("%s %s/%s: pass failed", key.kind, key.namespace, key.name)
         delay = min(runtime.settings.retry_max_seconds, 2.0 * 2 ** min(retry, 8))
         raise kopf.TemporaryError(f"pass failed: {type(exc).__name__}", delay=delay) from None
-    except ValidationError as exc:
-        raise kopf.PermanentError(f"invalid {key.kind}: {exc.errors()[0]['msg']}") from None
-    for notice in notices:
+    for notice in outcome.notices:
         kopf.event(obj, type=notice.type, reason=notice.reason, message=notice.message[:1024])  # type: ignore[arg-type]
-    if retry_after is not None:
-        raise kopf.TemporaryError("waiting for the chain", delay=max(0.5, retry_after))
-
-
-async def _dispatch(
-    runtime: Runtime,
-    key: ObjectKey,
-    obj: dict[str, Any],
-    generation: int,
-    write: Callable[[dict[str, Any]], Awaitable[None]],
-    retry: int,
-) -> tuple[list[Notice], float | None]:
-    ctx = runtime.ctx
-    if key.kind == "StackSettlement":
-        spec = StackSettlementSpec.model_validate(obj["spec"])
-        status = StackSettlementStatus.model_validate(obj.get("status") or {})
-        if not status.conditions:
-            status.conditions = with_summary([], STARTING, generation)
-        result = await reconcile_settlement(
-            namespace=key.namespace,
-            name=key.name,
-            generation=generation,
-            spec=spec,
-            status=status,
-            ctx=ctx,
-            write_status=write,
-        )
-        conclude_settlement(result.status, generation)
-        await _write_if_changed(write, obj, result.status.to_k8s())
-        return result.notices, result.retry_after
-    aspec = AttestationSpec.model_validate(obj["spec"])
-    astatus = AttestationStatus.model_validate(obj.get("status") or {})
-    if not astatus.conditions:
-        astatus.conditions = with_summary([], STARTING, generation)
-    apass = await reconcile_attestation(
-        namespace=key.namespace,
-        name=key.name,
-        generation=generation,
-        spec=aspec,
-        status=astatus,
-        ctx=ctx,
-        write_status=write,
-        waiting_passes=retry,
-    )
-    conclude_attestation(apass.status, apass.problems, generation)
-    await _write_if_changed(write, obj, apass.status.to_k8s())
-    return apass.notices, apass.retry_after
-
-
-async def _write_if_changed(
-    write: Callable[[dict[str, Any]], Awaitable[None]], obj: dict[str, Any], status: dict[str, Any]
-) -> None:
-    """Skip the write when a pass changed nothing (e.g. every resume after a restart)."""
-    if status != (obj.get("status") or {}):
-        await write(status)
+    if outcome.retry_after is not None:
+        raise kopf.TemporaryError("waiting for the chain", delay=max(0.5, outcome.retry_after))

@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import ApiClient, CoordinationV1Api
@@ -51,8 +51,10 @@ class LeaseState:
     duration: int
     resource_version: str | None
 
-    def expired(self, now: datetime) -> bool:
-        return self.renewed is None or now > self.renewed + timedelta(seconds=self.duration)
+    @property
+    def record(self) -> tuple[str | None, datetime | None, str | None]:
+        """What changes whenever the holder renews (client-go's observed record)."""
+        return (self.holder, self.renewed, self.resource_version)
 
 
 class LeaderElector:
@@ -66,6 +68,7 @@ class LeaderElector:
         lease_seconds: int = 15,
         retry_seconds: float = 2.0,
         on_lost: Callable[[], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = CoordinationV1Api(api_client)
         self.namespace = namespace
@@ -74,6 +77,8 @@ class LeaderElector:
         self.lease_seconds = lease_seconds
         self.retry_seconds = retry_seconds
         self._on_lost = on_lost or _terminate_self
+        self._monotonic = monotonic
+        self._observed: tuple[Any, float] | None = None  # (record, local time first seen)
         self.is_leader = False
 
     async def acquire(self) -> None:
@@ -152,7 +157,7 @@ class LeaderElector:
                     return False
                 raise
             return True
-        if state.holder not in (None, "", self.identity) and not state.expired(now):
+        if state.holder not in (None, "", self.identity) and not self._expired(state):
             return False
         if state.holder != self.identity:
             spec["acquireTime"] = _fmt(now)
@@ -166,6 +171,18 @@ class LeaderElector:
                 return False
             raise
         return True
+
+
+    def _expired(self, state: LeaseState) -> bool:
+        """As client-go decides it: the holder's record has not changed for a whole lease
+        duration *measured on this clock* since this process first saw it. The holder's
+        renewTime is never compared with the local wall clock, so clock skew between
+        nodes cannot make two leaders."""
+        now = self._monotonic()
+        if self._observed is None or self._observed[0] != state.record:
+            self._observed = (state.record, now)
+            return False
+        return now - self._observed[1] > state.duration
 
 
 def _terminate_self() -> None:

@@ -12,24 +12,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atoma_operator.kube import ObjectKey
-from atoma_operator.sui.txbuild import owned_inputs
+from atoma_operator.reconcile.holds import HoldBook
 
 
 class StackRegistry:
-    def __init__(self) -> None:
+    """Also hands every body to the hold book: intents recorded in status hold their
+    badge and gas coin, and a deleted resource's unresolved intents become orphans."""
+
+    def __init__(self, holds: HoldBook | None = None) -> None:
+        self.holds = holds or HoldBook()
         self._by_stack: dict[int, set[ObjectKey]] = defaultdict(set)
         self._stacks_of: dict[ObjectKey, frozenset[int]] = {}
         self._open: set[ObjectKey] = set()
         self._condition: dict[ObjectKey, str] = {}
-        self._holds_of: dict[ObjectKey, frozenset[tuple[str, str]]] = {}
-        self._holds: dict[str, set[str]] = defaultdict(set)  # object id -> pending digests
 
     def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
         """Apply one watch event; `open` resources still wait for an on-chain outcome."""
         meta = body.get("metadata") or {}
         key = ObjectKey(kind, meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
-            self.forget(key)
+            self.forget(key, body)
             return
         stacks = frozenset(int(s) for s in (body.get("spec") or {}).get("stackSmallIds") or ())
         old = self._stacks_of.get(key, frozenset())
@@ -39,18 +41,18 @@ class StackRegistry:
             self._by_stack[stack].add(key)
         self._stacks_of[key] = stacks
         self._condition[key] = _condition_of(body)
-        self._set_holds(key, _pending_holds(body))
+        self.holds.observe(key, body)
         if is_final(body):
             self._open.discard(key)
         else:
             self._open.add(key)
 
-    def forget(self, key: ObjectKey) -> None:
+    def forget(self, key: ObjectKey, last: Mapping[str, Any] | None = None) -> None:
         for stack in self._stacks_of.pop(key, frozenset()):
             self._discard(stack, key)
         self._open.discard(key)
         self._condition.pop(key, None)
-        self._set_holds(key, frozenset())
+        self.holds.forget(key, last)
 
     def _discard(self, stack: int, key: ObjectKey) -> None:
         keys = self._by_stack.get(stack)
@@ -58,20 +60,6 @@ class StackRegistry:
             keys.discard(key)
             if not keys:
                 del self._by_stack[stack]
-
-    def _set_holds(self, key: ObjectKey, holds: frozenset[tuple[str, str]]) -> None:
-        for object_id, digest in self._holds_of.pop(key, frozenset()) - holds:
-            self._holds[object_id].discard(digest)
-            if not self._holds[object_id]:
-                del self._holds[object_id]
-        for object_id, digest in holds:
-            self._holds[object_id].add(digest)
-        if holds:
-            self._holds_of[key] = holds
-
-    def holds_on(self, object_id: str) -> set[str]:
-        """Digests recorded (pending) in status whose transactions use this owned object."""
-        return set(self._holds.get(object_id, ()))
 
     def resources_for(self, stack_small_id: int) -> set[ObjectKey]:
         return set(self._by_stack.get(stack_small_id, ()))
@@ -126,19 +114,3 @@ def _condition_of(body: Mapping[str, Any]) -> str:
     if state.get("Ready") == "True":
         return "Ready"
     return "Reconciling"
-
-
-def _pending_holds(body: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
-    """(owned object id, digest) for every recorded, unresolved transaction in status."""
-    status = body.get("status") or {}
-    out: set[tuple[str, str]] = set()
-    for entry in [*(status.get("stacks") or []), *(status.get("attestations") or [])]:
-        pending = entry.get("pending")
-        if not pending:
-            continue
-        try:
-            refs = owned_inputs(pending["txBytes"])
-        except Exception:  # unreadable bytes hold nothing; resume will report them
-            continue
-        out.update((ref.object_id, pending["digest"]) for ref in refs)
-    return frozenset(out)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from atoma_operator.kube import Kube, NotFound
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
+from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.registry import StackRegistry
 from atoma_operator.settings import Settings
@@ -58,7 +59,11 @@ class Runtime:
             execute_timeout=max(settings.sui_request_timeout_seconds, 30.0),
         )
         kube = kube or Kube()
-        gas = GasCoinManager(gateway, owner=signer.address)
+        holds = HoldBook()
+        gas = GasCoinManager(
+            gateway, owner=signer.address, allow=settings.gas_coins, held=holds.is_held
+        )
+        holds.on_release(gas.wake)
         tickets = TicketReader(gateway, package_id=settings.package_id, db_id=settings.atoma_db_id)
 
         async def read_value(namespace: str, kind: str, name: str, key: str) -> bytes:
@@ -75,10 +80,9 @@ class Runtime:
             read_value=read_value,
             submit_slots=asyncio.Semaphore(settings.concurrency),
             locks=KeyedLocks(),
+            holds=holds,
         )
-        registry = StackRegistry()
-        ctx.recorded_holds = registry.holds_on
-        return cls(settings, gateway, kube, ctx, registry)
+        return cls(settings, gateway, kube, ctx, StackRegistry(holds))
 
     async def close(self) -> None:
         await self.gateway.close()

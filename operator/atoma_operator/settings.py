@@ -79,7 +79,21 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How long a unit waits for a busy gas coin."
     )
     gas_coins: list[ObjectIdStr] = Field(
-        default_factory=list, description="Pool of coins to use when a resource names none."
+        default_factory=list,
+        description="Allow-list of the key's SUI coins that form the gas pool for resources "
+        "that name no coin; empty: every SUI coin of the key.",
+    )
+    expiry_confirmations: int = Field(
+        default=3,
+        ge=1,
+        description="Lookups in a row that must miss a recorded transaction whose gas coin "
+        "moved on before it is called expired and rebuilt.",
+    )
+    expiry_window_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="...and the time those lookups must span (a node behind a load balancer "
+        "can lag for a moment, not for this long).",
     )
 
     # --- running ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from atoma_operator.atoma.events import event_type
 from atoma_operator.atoma.hashing import HASH_LEN
 from atoma_operator.atoma.ticket import SettlementTicket
 from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.resources.common import StatusModel
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.settings import NodeBadge, Settings
 from atoma_operator.sui.errors import ChainUnavailable, RejectionKind, TransactionRejected
@@ -576,8 +577,9 @@ class StatusLog:
         self._gateway = gateway
         self.writes: list[tuple[int, dict[str, Any]]] = []
 
-    async def __call__(self, status: dict[str, Any]) -> None:
-        self.writes.append((self._gateway.executed_count, json.loads(json.dumps(status))))
+    async def __call__(self, status: StatusModel) -> None:
+        raw = status.to_k8s()
+        self.writes.append((self._gateway.executed_count, json.loads(json.dumps(raw))))
 
 
 def make_context(

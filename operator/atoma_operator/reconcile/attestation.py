@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.events import (
@@ -28,18 +27,29 @@ from atoma_operator.atoma.ticket import (
     attestation_window_open,
     has_attested,
 )
+from atoma_operator.kube import ObjectKey
 from atoma_operator.reconcile.backoff import record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.holds import UnitRef
 from atoma_operator.reconcile.proofs import attestation_inputs
-from atoma_operator.reconcile.settlement import StatusWriter, with_summary
-from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
+from atoma_operator.reconcile.settlement import with_summary
+from atoma_operator.reconcile.units import (
+    Notice,
+    StatusSink,
+    StatusWriter,
+    Verdict,
+    gather_all,
+    restore_known_intent,
+    run_unit,
+)
 from atoma_operator.resources.attestation import (
     AttestationEntryStatus,
     AttestationPhase,
     AttestationSpec,
     AttestationStatus,
 )
+from atoma_operator.resources.common import StatusModel
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.settings import NodeBadge
 from atoma_operator.sui.errors import ChainUnavailable
@@ -151,16 +161,17 @@ async def reconcile_attestation(
 ) -> AttestationPass:
     result = AttestationPass(status)
 
-    def render() -> dict[str, Any]:
+    def render() -> StatusModel:
         status.tx_digests = tx_digests(status)
-        return status.to_k8s()
+        return status
 
     flush = StatusSink(render, write_status).flush
+    owner = ObjectKey(KIND, namespace, name)
 
     async def one_stack(sid: int) -> None:
         try:
             await _stack(
-                sid, spec=spec, status=status, namespace=namespace, ctx=ctx, out=result, flush=flush
+                sid, spec=spec, status=status, owner=owner, ctx=ctx, out=result, flush=flush
             )
         except ChainUnavailable as exc:
             result.problems.append(
@@ -189,7 +200,7 @@ async def _stack(
     *,
     spec: AttestationSpec,
     status: AttestationStatus,
-    namespace: str,
+    owner: ObjectKey,
     ctx: ReconcileContext,
     out: AttestationPass,
     flush: Flush,
@@ -235,7 +246,7 @@ async def _stack(
                 ticket=ticket,
                 epoch=epoch,
                 spec=spec,
-                namespace=namespace,
+                owner=owner,
                 ctx=ctx,
                 flush=flush,
             )
@@ -296,11 +307,14 @@ async def _step_entry(
     ticket: SettlementTicket | None,
     epoch: int,
     spec: AttestationSpec,
-    namespace: str,
+    owner: ObjectKey,
     ctx: ReconcileContext,
     flush: Flush,
 ) -> list[Notice]:
+    namespace = owner.namespace
     label = f"stack {entry.stack_small_id} node {entry.node_small_id}"
+    unit = UnitRef(owner, f"stack/{entry.stack_small_id}/node/{entry.node_small_id}")
+    restore_known_intent(entry, unit, ctx)
     if entry.pending is None:
         if wait_seconds(entry, ctx.clock()) > 0:
             return []
@@ -365,6 +379,7 @@ async def _step_entry(
         entry,
         kind=KIND,
         label=label,
+        unit=unit,
         badge_id=badge.object_id,
         build_call=build if proof_input is not None else None,
         ctx=ctx,

@@ -7,12 +7,13 @@ in-memory gateway, a dict of ConfigMaps) and the handlers pass the real ones.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
+from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
@@ -24,14 +25,28 @@ ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key (a stack id): a stack is never submitted by two
-    resources at once in this process, so the second one sees the first's ticket."""
+    """One asyncio.Lock per key (a stack id, a badge), kept only while someone holds or
+    waits for it: memory stays bounded by the work in flight, not by every key seen."""
 
     def __init__(self) -> None:
-        self._locks: defaultdict[object, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[object, tuple[asyncio.Lock, int]] = {}
 
-    def __call__(self, key: object) -> asyncio.Lock:
-        return self._locks[key]
+    @asynccontextmanager
+    async def __call__(self, key: object) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 @dataclass
@@ -46,24 +61,15 @@ class ReconcileContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     may_submit: Callable[[], bool] = field(default=lambda: True)
     """False once this operator lost its leader Lease: nothing new may be sent."""
-    badge_holds: dict[str, str] = field(default_factory=dict)
-    """badge object id -> digest of its transaction whose outcome is still unknown."""
-    recorded_holds: Callable[[str], set[str]] = field(default=lambda _badge: set())
-    """Digests recorded in status (seen by the watch) that use this badge: after a
-    restart they hold the badge until resolved, as the in-memory holds did before."""
-    _resolved: set[str] = field(default_factory=set)
+    holds: HoldBook = field(default_factory=HoldBook)
+    """Which unresolved transaction holds which badge and gas coin (see reconcile.holds)."""
 
-    def badge_holder(self, badge_id: str) -> str | None:
-        """The unresolved transaction that holds this badge, if any."""
-        holder = self.badge_holds.get(badge_id)
-        if holder is not None:
-            return holder
-        return next(iter(sorted(self.recorded_holds(badge_id) - self._resolved)), None)
-
-    def resolve_badge_hold(self, badge_id: str, digest: str) -> None:
-        self._resolved.add(digest)  # the watch may still show it pending for a moment
-        if self.badge_holds.get(badge_id) == digest:
-            del self.badge_holds[badge_id]
+    def confirm_expiry(self, digest: str) -> bool:
+        """Enough lookups, over a long enough window, missed a transaction whose gas coin
+        moved on: only then is it called expired (a lagging node misses it briefly)."""
+        checks, seconds = self.holds.expiry_evidence(digest)
+        s = self.settings
+        return checks >= s.expiry_confirmations and seconds >= s.expiry_window_seconds
 
     _shared: dict[tuple[str, bool], SharedObjectArg] = field(default_factory=dict)
 

@@ -8,10 +8,8 @@ The chain follower moves Settling stacks on to Settled or Disputed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.events import StackTrySettleEvent, parse_event
@@ -21,12 +19,22 @@ from atoma_operator.atoma.ticket import (
     attestation_status,
     is_settled,
 )
+from atoma_operator.kube import ObjectKey
 from atoma_operator.reconcile.backoff import record_failure, record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.holds import UnitRef
 from atoma_operator.reconcile.proofs import settlement_inputs
-from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
-from atoma_operator.resources.common import Condition
+from atoma_operator.reconcile.units import (
+    Notice,
+    StatusSink,
+    StatusWriter,
+    Verdict,
+    gather_all,
+    restore_known_intent,
+    run_unit,
+)
+from atoma_operator.resources.common import Condition, StatusModel
 from atoma_operator.resources.stack_settlement import (
     ClaimedAttestationStatus,
     SettlementPhase,
@@ -41,9 +49,6 @@ from atoma_operator.sui.types import MoveCall, ObjectRef, TxOutcome
 KIND = "StackSettlement"
 FINAL = {SettlementPhase.SETTLED, SettlementPhase.FAILED, SettlementPhase.DISPUTED}
 SUBMITTED = {SettlementPhase.SETTLING, *FINAL}
-
-StatusWriter = Callable[[dict[str, Any]], Awaitable[None]]
-"""Writes the whole status (conditional on the last seen resourceVersion)."""
 
 
 @dataclass
@@ -221,11 +226,12 @@ async def reconcile_settlement(
     """One pass over every stack; returns the new status and when to come back."""
     ensure_entries(spec, status)
 
-    def render() -> dict[str, Any]:
+    def render() -> StatusModel:
         status.tx_digests = tx_digests(status)
-        return status.to_k8s()
+        return status
 
     sink = StatusSink(render, write_status)
+    owner = ObjectKey(KIND, namespace, name)
     notices: list[Notice] = []
     try:
         badge = choose_badge(spec.node_small_id, ctx)
@@ -241,9 +247,7 @@ async def reconcile_settlement(
     async def one(entry: StackSettlementStackStatus) -> None:
         try:
             notices.extend(
-                await _step_stack(
-                    entry, spec=spec, badge=badge, namespace=namespace, ctx=ctx, sink=sink
-                )
+                await _step_stack(entry, spec=spec, badge=badge, owner=owner, ctx=ctx, sink=sink)
             )
         except ChainUnavailable as exc:
             record_failure(
@@ -267,10 +271,13 @@ async def _step_stack(
     *,
     spec: StackSettlementSpec,
     badge: BadgeChoice,
-    namespace: str,
+    owner: ObjectKey,
     ctx: ReconcileContext,
     sink: StatusSink,
 ) -> list[Notice]:
+    namespace = owner.namespace
+    unit = UnitRef(owner, f"stack/{entry.stack_small_id}")
+    restore_known_intent(entry, unit, ctx)
     if entry.phase in SUBMITTED and entry.pending is None:
         return []
     if entry.pending is None and wait_seconds(entry, ctx.clock()) > 0:
@@ -328,6 +335,7 @@ async def _step_stack(
             entry,
             kind=KIND,
             label=label,
+            unit=unit,
             badge_id=badge.object_id,
             build_call=build if proof_input is not None else None,
             ctx=ctx,

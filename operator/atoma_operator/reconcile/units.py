@@ -12,29 +12,34 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from atoma_operator import metrics
 from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
 from atoma_operator.reconcile.backoff import clear_failure, record_failure, record_terminal
 from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.holds import UnitRef
 from atoma_operator.reconcile.submit import (
     Busy,
     Executed,
     Expired,
+    NotRecorded,
     RecordIntent,
     Refused,
     SimulatedAbort,
     StepResult,
     Unknown,
+    coin_release,
     resume,
     submit_new,
 )
+from atoma_operator.resources.common import StatusModel
 from atoma_operator.resources.submission import (
+    MAX_FAILED_DIGESTS,
     PendingTransaction,
     SubmissionSpec,
     TransactionProgress,
 )
+from atoma_operator.sui.gas import GasCoinBusy, GasError, Release
 from atoma_operator.sui.types import ExecutionStatus, MoveCall, ObjectRef, TxOutcome
 
 
@@ -66,15 +71,15 @@ class UnitResult:
     notices: list[Notice] = field(default_factory=list)
 
 
+StatusWriter = Callable[[StatusModel], Awaitable[None]]
+"""Writes the whole status (conditional; see reconcile.statuswrite)."""
+
+
 class StatusSink:
     """Serialises the status writes of one pass: several units may record intents at
     once, and each write sends the whole status as it stands (`render`)."""
 
-    def __init__(
-        self,
-        render: Callable[[], dict[str, Any]],
-        write: Callable[[dict[str, Any]], Awaitable[None]],
-    ) -> None:
+    def __init__(self, render: Callable[[], StatusModel], write: StatusWriter) -> None:
         self._render = render
         self._write = write
         self._lock = asyncio.Lock()
@@ -96,76 +101,132 @@ async def gather_all(steps: Iterable[Awaitable[None]]) -> None:
             raise result
 
 
+def restore_known_intent(
+    progress: TransactionProgress, unit: UnitRef, ctx: ReconcileContext
+) -> None:
+    """Status lost an intent this process signed (wiped, or the write that recorded it
+    failed without a verdict): it may still execute, so it is recorded again and resolved
+    before anything else (a ticket read would otherwise call the stack done and leave
+    the badge held forever)."""
+    known = ctx.holds.intent_for(unit)
+    if (
+        progress.pending is None
+        and known is not None
+        and known.digest != progress.tx_digest
+        and known.digest not in progress.failed_tx_digests
+    ):
+        progress.pending = known
+
+
 async def run_unit(
     progress: TransactionProgress,
     *,
     kind: str,
     label: str,
+    unit: UnitRef,
     badge_id: str,
     build_call: Callable[[ObjectRef], MoveCall] | None,
     ctx: ReconcileContext,
     spec: SubmissionSpec,
     record_intent: RecordIntent,
 ) -> UnitResult:
-    """Resume the recorded intent if there is one, else build and submit a new transaction.
+    """Resume the unit's unresolved intent if there is one, else build and submit anew.
 
     `build_call(badge_ref)` is None when resuming only. `progress` is updated in place
-    (pending, digest, gas, attempts, backoff); the caller owns the phase.
+    (pending, digests, attempts, backoff); the caller owns the phase.
 
-    The node badge is an owned input like the gas coin: every transaction bumps its
-    version, and two unfinalised transactions on one version equivocate it. So units of
-    one badge run one at a time (its lock), and while a transaction's outcome is unknown
-    the badge stays *held* by that digest: no other unit builds on it until it resolves.
+    The node badge is an owned input like the gas coin, so units of one badge run one at a
+    time (its lock), and while a transaction's outcome is unknown its badge and coin stay
+    held (`ctx.holds`): nothing else is built on them until it resolves. A new
+    transaction leases its coin *before* taking the badge, so nobody ever waits for a coin
+    while holding a badge; a resume needs no lease at all (its coin is held by its digest).
     """
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
-    async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
-        holder = ctx.badge_holder(badge_id)
-        mine = progress.pending.digest if progress.pending is not None else None
-        if progress.pending is not None:
+    book = ctx.holds
+    restore_known_intent(progress, unit, ctx)
+    if progress.pending is not None:
+        intent = progress.pending
+        book.adopt(unit, intent)  # recorded before a restart: now a deletion cannot lose it
+        async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
+            holder = book.holder(badge_id)
             step: StepResult = await resume(
-                progress.pending,
+                intent,
                 gateway=ctx.gateway,
-                gas=ctx.gas,
-                may_resend=holder in (None, mine),
+                may_resend=holder in (None, intent.digest),
+                confirm_expiry=ctx.confirm_expiry,
+                coin_at_recorded=book.found_again,
             )
-        elif build_call is None:
-            return UnitResult(Verdict.AGAIN)
-        elif holder is not None:
-            step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
-        else:
+            return _conclude_step(step, intent, progress, kind=kind, label=label, ctx=ctx)
+    if build_call is None:
+        return UnitResult(Verdict.AGAIN)
+    if (holder := book.holder(badge_id)) is not None:
+        step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
+        return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+    budget = spec.gas_budget or ctx.settings.gas_budget
+    try:
+        async with (
+            # the coin first: nobody waits for a coin while holding a badge
+            ctx.gas.lease(spec.gas, budget, wait=ctx.settings.gas_wait_seconds) as lease,
+            ctx.locks(("badge", badge_id)),
+            ctx.submit_slots,
+        ):
+            if (holder := book.holder(badge_id)) is not None:
+                step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
+                return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
             call = build_call(await ctx.badge_ref(badge_id))
             progress.attempts += 1
 
             async def _record(intent: PendingTransaction) -> None:
-                # Held from before the write: if anything below fails, the badge stays
-                # reserved for this digest until its outcome is known.
-                ctx.badge_holds[badge_id] = intent.digest
+                # Held from before the write: if the write fails without a verdict the
+                # badge and coin stay reserved for this digest until it is resolved.
+                book.claim(unit, intent, (badge_id, lease.object_id))
                 progress.pending = intent
                 await record_intent(intent)
 
-            step = await submit_new(
+            step, signed = await submit_new(
                 call,
                 gateway=ctx.gateway,
-                gas=ctx.gas,
-                named_gas=spec.gas,
+                lease=lease,
                 gas_price=await ctx.gas_price(spec.gas_price),
-                gas_budget=spec.gas_budget or ctx.settings.gas_budget,
+                gas_budget=budget,
                 attempt=progress.attempts,
                 record_intent=_record,
-                gas_wait=ctx.settings.gas_wait_seconds,
                 clock=ctx.clock,
                 may_submit=ctx.may_submit,
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
-            mine = progress.pending.digest if progress.pending is not None else None
-        result = _interpret(step, progress, kind=kind, label=label, ctx=ctx)
-        if progress.pending is not None:
-            ctx.badge_holds[badge_id] = progress.pending.digest
-        elif mine is not None:
-            ctx.resolve_badge_hold(badge_id, mine)  # our recorded transaction resolved
-    return result
+            if isinstance(step, NotRecorded):
+                assert signed is not None
+                progress.pending = None
+                progress.attempts -= 1
+                ctx.gas.settle(signed.digest, lease.object_id, Release.unused())
+                book.release(signed.digest, recorded=False)
+                raise step.error  # the pass re-reads the object
+            return _conclude_step(step, signed, progress, kind=kind, label=label, ctx=ctx)
+    except GasCoinBusy as exc:
+        step = Busy(str(exc), "GasCoinBusy")
+    except GasError as exc:
+        step = Busy(str(exc), "NoGasCoin")
+    return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+
+
+def _conclude_step(
+    step: StepResult,
+    intent: PendingTransaction | None,
+    progress: TransactionProgress,
+    *,
+    kind: str,
+    label: str,
+    ctx: ReconcileContext,
+) -> UnitResult:
+    """Turn the step into progress and end the holds whose outcome is now known."""
+    release = coin_release(step)
+    if intent is not None and release is not None and not isinstance(step, SimulatedAbort):
+        ctx.gas.settle(intent.digest, intent.gas_coin.object_id, release)
+        ctx.holds.release(intent.digest)
+    return _interpret(step, progress, kind=kind, label=label, ctx=ctx)
 
 
 def _interpret(
@@ -219,6 +280,8 @@ def _interpret(
         return _abort_or_failure(
             step.outcome, progress, kind=kind, label=label, ctx=ctx, simulated=True
         )
+    if isinstance(step, NotRecorded):  # run_unit raises before: nothing to record
+        return UnitResult(Verdict.AGAIN)
     # Executed
     outcome = step.outcome
     if progress.pending is not None:
@@ -226,9 +289,14 @@ def _interpret(
         waited = (now - progress.pending.recorded_at).total_seconds()
         metrics.TX_FINAL_LATENCY.labels(kind).observe(max(waited, 0.0))
     progress.pending = None
-    progress.tx_digest = outcome.digest
     progress.gas_used_mist = outcome.gas_used_mist
     metrics.GAS_SPENT.labels(kind).inc(max(outcome.gas_used_mist, 0))
+    if outcome.succeeded:
+        progress.tx_digest = outcome.digest
+    else:  # kept apart: txDigest is only ever the unit's successful transaction
+        progress.failed_tx_digests = [*progress.failed_tx_digests, outcome.digest][
+            -MAX_FAILED_DIGESTS:
+        ]
     if outcome.succeeded:
         metrics.TX_SUCCEEDED.labels(kind).inc()
         clear_failure(progress)

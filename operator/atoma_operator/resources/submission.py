@@ -35,6 +35,8 @@ DEFAULT_GAS_BUDGET = 50_000_000
 MAX_TX_BYTES_B64 = 174764
 """base64 of Sui's maximum transaction size (128 KiB)."""
 MAX_SIGNATURE_B64 = 8192
+MAX_FAILED_DIGESTS = 16
+"""Executed-but-failed transactions kept per unit (the most recent ones)."""
 """A multisig signature is the largest kind; a single one is ~132 characters."""
 
 ProofList = Annotated[
@@ -200,6 +202,12 @@ class TransactionProgress(StatusModel):
 
     tx_digest: Digest | None = Field(
         default=None, description="The executed transaction (its effects are recorded)."
+    )
+    failed_tx_digests: list[Digest] = Field(
+        default_factory=list,
+        max_length=MAX_FAILED_DIGESTS,
+        description="Executed transactions of this unit that failed on chain (Move aborts, "
+        "out of gas), most recent last; they spent gas but settled nothing.",
     )
     attempts: int = Field(default=0, ge=0, le=MAX_SAFE_INTEGER)
     reason: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9]*$")] | None = Field(

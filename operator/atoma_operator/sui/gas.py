@@ -1,16 +1,18 @@
 """Gas-coin leasing: one owned coin version is never in two unfinalised transactions.
 
-Sui locks an owned coin for the rest of the epoch when two different transactions
-use the same version (equivocation). Every transaction therefore takes a lease on
-its gas coin first. A coin the user named is serialised (waiters queue on it); with
-none named, a coin covering the budget is drawn from a pool of the sender's coins,
-loaded lazily and reloaded on exhaustion. A release tells the manager what happened
-to the coin: it moved to a new version (effects), it was not consumed, or nobody
-knows (`stale=True`): such a coin is *suspect* and is not leased again until the
-chain shows it at a newer version or the epoch changes (when Sui drops locks). A
-caller may also just keep a lease whose outcome is unknown and find it again by
-digest (`find`); leases recorded in status before a restart are re-taken with
-`adopt`. The pool size bounds concurrency.
+Two different transactions on one coin version race: one executes, the other is
+refused (older Sui versions locked the coin until the epoch ended). Every new
+transaction therefore takes a lease on its gas coin first (`lease`, a context
+manager). A coin the user named is serialised (waiters queue on it); with none named,
+a coin covering the budget is drawn from the pool: the sender's coins, or only those
+of the `allow` list (settings `gas_coins`), loaded lazily and reloaded on exhaustion.
+A coin held by a transaction recorded before a restart (`held`, answered by the hold
+book) is never leased. A `Release` names what happened to the coin: it moved to a new
+version (effects), it was not consumed, it must be re-read, or nobody knows
+(`unknown`): such a coin is *suspect* and is not leased again until the chain shows
+it at a newer version or the epoch changes. A lease bound to a digest whose outcome is
+unknown stays held when its block exits; `settle(digest, release)` ends it once the
+outcome is known. The pool size bounds concurrency.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,8 +53,46 @@ class NoGasCoin(GasError):
     """No coin of the sender can pay the budget (retry after funding the wallet)."""
 
 
+class GasCoinBusy(GasError):
+    """The wanted coin (or every pooled coin) stayed leased for the whole wait."""
+
+
 class GasCoinNotFound(GasError):
     """The named gas coin does not exist (or is not an object the node knows)."""
+
+
+class Fate(enum.Enum):
+    """What a transaction did to its gas coin."""
+
+    UNUSED = "unused"  # nothing executed: the leased version is still current
+    MOVED = "moved"  # executed: the effects give the coin's new reference
+    REREAD = "reread"  # nothing executed, but our reference may be out of date
+    UNKNOWN = "unknown"  # nobody knows (or the coin is locked): withhold until newer
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a lease ends; build with the named constructors."""
+
+    fate: Fate
+    new_ref: ObjectRef | None = None
+    spent: int | None = None
+
+    @classmethod
+    def unused(cls) -> Release:
+        return cls(Fate.UNUSED)
+
+    @classmethod
+    def moved(cls, new_ref: ObjectRef, spent: int | None = None) -> Release:
+        return cls(Fate.MOVED, new_ref, spent)
+
+    @classmethod
+    def reread(cls) -> Release:
+        return cls(Fate.REREAD)
+
+    @classmethod
+    def unknown(cls) -> Release:
+        return cls(Fate.UNKNOWN)
 
 
 class _State(enum.Enum):
@@ -132,8 +172,12 @@ class GasCoinManager:
         max_pool: int | None = None,
         min_refresh_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        allow: Iterable[str] = (),
+        held: Callable[[str], bool] = lambda _oid: False,
     ) -> None:
         self._source = source
+        self._allow = frozenset(normalize_id(o) for o in allow) or None
+        self._held = held
         self._owner = owner
         self._max_pool = max_pool
         self._min_refresh_interval = min_refresh_interval
@@ -158,43 +202,61 @@ class GasCoinManager:
         return await self._acquire_pooled(budget)
 
     @asynccontextmanager
-    async def lease(self, named: str | None = None, budget: int = 0) -> AsyncIterator[GasLease]:
-        """`acquire` as a context manager.
+    async def lease(
+        self, named: str | None = None, budget: int = 0, *, wait: float | None = None
+    ) -> AsyncIterator[GasLease]:
+        """`acquire` (bounded by `wait` seconds: TimeoutError) as a context manager.
 
-        Leaving the block without a release frees the coin unchanged if no transaction
-        was bound to it; a bound lease (`lease.bind(digest)`) stays held, because its
-        transaction may still execute: find it with `find(digest)` and release it once
-        the outcome is known.
+        Leaving the block frees an unreleased lease unchanged if no transaction was bound
+        to it; a bound lease (`lease.bind(digest)`) stays held, because its transaction
+        may still execute: `settle(digest, ...)` ends it once the outcome is known.
         """
-        held = await self.acquire(named, budget)
+        if wait is None:
+            held = await self.acquire(named, budget)
+        else:
+            try:
+                async with asyncio.timeout(wait):
+                    held = await self.acquire(named, budget)
+            except TimeoutError:
+                which = f"gas coin {named}" if named else "every pooled gas coin"
+                raise GasCoinBusy(f"{which} stayed busy for {wait:.0f}s") from None
         try:
             yield held
         finally:
-            if not held.released:
-                if held.digest is None:
-                    self.release(held, None)
-                else:
-                    log.warning("gas lease %r kept: its transaction's outcome is unknown", held)
+            if not held.released and held.digest is None:
+                self.release(held, Release.unused())
 
-    def release(
-        self,
-        lease: GasLease,
-        new_ref: ObjectRef | None,
-        *,
-        stale: bool = False,
-        reread: bool = False,
-        spent: int | None = None,
-    ) -> None:
-        """Give the coin back.
+    def settle(self, digest: str, coin_id: str, how: Release) -> None:
+        """The outcome of the transaction `digest` (paid with `coin_id`) is known: end its
+        lease, or (recorded before a restart: no lease here) update what the pool knows."""
+        lease = self.find(digest)
+        if lease is not None:
+            self.release(lease, how)
+        else:
+            self.coin_moved(coin_id, how)
 
-        `new_ref`: the coin's reference from the transaction's effects. `None` with
-        `stale=False`: the leased version was not consumed (nothing executed). `stale=True`:
-        what happened is unknown, or the coin is locked (equivocation); it is withheld
-        until the chain shows it newer or the epoch changes. `reread=True`: nothing
-        executed but our reference may be out of date (the node called an input stale):
-        the coin is usable once re-read from the chain. `spent`: gas the transaction
-        charged, to keep the balance estimate current.
-        """
+    def coin_moved(self, object_id: str, how: Release) -> None:
+        """A coin held by a transaction recorded before a restart (no lease here) was
+        resolved: record what became of it, then wake the waiters."""
+        coin = self._coins.get(normalize_id(object_id))
+        if coin is not None and coin.lease is None:
+            if how.fate is Fate.MOVED and how.new_ref is not None:
+                coin.ref = _newer(coin.ref, how.new_ref)
+                coin.state = _State.FREE
+            elif how.fate is Fate.UNKNOWN:
+                self._make_suspect(coin, coin.ref.version if coin.ref else 0)
+            else:
+                coin.state = _State.FREE
+                if coin.pooled:
+                    coin.ref = None  # re-read with the next listing
+        self._notify()
+
+    def wake(self) -> None:
+        """Something outside changed (a hold went away): parked waiters re-check."""
+        self._notify()
+
+    def release(self, lease: GasLease, how: Release) -> None:
+        """Give the coin back, saying what happened to it (see `Release`)."""
         if lease.released:
             raise GasError(f"{lease!r} was already released")
         coin = self._coins.get(lease.object_id)
@@ -202,40 +264,30 @@ class GasCoinManager:
             raise GasError(f"{lease!r} is not held by this manager")
         lease._released = True
         coin.lease = None
-        if new_ref is not None:
-            if new_ref.version <= lease.ref.version:
+        if how.fate is Fate.MOVED and how.new_ref is not None:
+            if how.new_ref.version <= lease.ref.version:
                 log.warning(
                     "gas coin %s: effects version %d not above leased %d; withheld",
                     lease.object_id,
-                    new_ref.version,
+                    how.new_ref.version,
                     lease.ref.version,
                 )
                 self._make_suspect(coin, lease.ref.version)
             else:
-                coin.ref = _newer(coin.ref, new_ref)
+                coin.ref = _newer(coin.ref, how.new_ref)
                 coin.state = _State.FREE
-        elif stale:
+        elif how.fate in (Fate.UNKNOWN, Fate.MOVED):
             self._make_suspect(coin, lease.ref.version)
         else:
             coin.state = _State.FREE
-            if reread:
+            if how.fate is Fate.REREAD:
                 coin.ref = None  # the pool reloads it; a named lease reads it anyway
-        if spent is not None and coin.balance is not None:
-            coin.balance = max(0, coin.balance - spent)
+        if how.spent is not None and coin.balance is not None:
+            coin.balance = max(0, coin.balance - how.spent)
         if not coin.pooled and coin.state is _State.FREE and coin.named_waiters == 0:
             # A named coin outside the pool: forget it; the next lease re-reads it anyway.
             del self._coins[coin.object_id]
         self._notify()
-
-    async def adopt(self, ref: ObjectRef, digest: str) -> GasLease:
-        """Re-take the lease of a transaction recorded before a restart (same coin version)."""
-        oid = normalize_id(ref.object_id)
-        lease = await self._acquire_named(oid, read_chain=False)
-        lease.ref = ObjectRef(oid, ref.version, ref.digest)
-        coin = self._coins[oid]
-        coin.ref = _newer(coin.ref, lease.ref)
-        lease.bind(digest)
-        return lease
 
     def find(self, digest: str) -> GasLease | None:
         """The held lease bound to this transaction digest, if any."""
@@ -285,6 +337,8 @@ class GasCoinManager:
         self._notify()
 
     def _apply_listing(self, listed: list[GasCoin]) -> None:
+        if self._allow is not None:
+            listed = [c for c in listed if normalize_id(c.ref.object_id) in self._allow]
         chosen = sorted(listed, key=lambda c: c.balance, reverse=True)
         if self._max_pool is not None:
             chosen = chosen[: self._max_pool]
@@ -331,7 +385,10 @@ class GasCoinManager:
             # ones a named waiter is about to take (the pool leaves those to it).
             hopeful = any(
                 c.pooled
-                and (c.state is _State.LEASED or (c.state is _State.FREE and c.named_waiters))
+                and (
+                    c.state is _State.LEASED
+                    or (c.state is _State.FREE and (c.named_waiters or self._held(c.object_id)))
+                )
                 and (c.balance is None or c.balance >= budget)
                 for c in self._coins.values()
             )
@@ -360,6 +417,7 @@ class GasCoinManager:
                 and coin.state is _State.FREE
                 and coin.ref is not None
                 and coin.named_waiters == 0
+                and not self._held(coin.object_id)
                 and coin.balance is not None
                 and coin.balance >= budget
                 and (best is None or coin.balance > (best.balance or 0))
@@ -377,7 +435,7 @@ class GasCoinManager:
             f"({len(pooled)} coins, largest {largest} MIST, {suspect} withheld as suspect)"
         )
 
-    async def _acquire_named(self, oid: str, *, read_chain: bool = True) -> GasLease:
+    async def _acquire_named(self, oid: str) -> GasLease:
         waited = False
         coin = self._coins.get(oid)
         if coin is None:
@@ -385,8 +443,8 @@ class GasCoinManager:
         coin.named_waiters += 1
         try:
             recheck = True
-            while coin.state is not _State.FREE:
-                if coin.state is _State.SUSPECT and read_chain and recheck and not coin.checking:
+            while coin.state is not _State.FREE or self._held(oid):
+                if coin.state is _State.SUSPECT and recheck and not coin.checking:
                     # Once per change: the chain may show the coin newer by now.
                     recheck = False
                     await self._recheck_suspect(coin)
@@ -400,14 +458,12 @@ class GasCoinManager:
             lease = self._grant(coin, coin.ref or ObjectRef(oid, 0, ""), named=True)
         finally:
             coin.named_waiters -= 1
-        if not read_chain:
-            return lease
         current: ObjectRef | None = None
         try:
             current = await self._source.get_object_ref(oid)
         finally:
             if current is None:
-                self.release(lease, None)
+                self.release(lease, Release.unused())
         if current is None:
             raise GasCoinNotFound(f"gas coin {oid} does not exist")
         lease.ref = _newer(coin.ref, current)

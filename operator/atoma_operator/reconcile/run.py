@@ -1,0 +1,167 @@
+"""One reconcile pass of one resource: from the object as read to its final status write.
+
+Plain async code (no kopf): the handlers call `run_pass` and map its result to kopf's
+retries; the stateful property test calls it against an in-memory cluster. Both kinds go
+through the same steps and differ only by the data in `KINDS`:
+
+  validate spec and status -> the kind's state machine (intents written on the way, each
+  through a conditional writer that merges through 409s) -> conclude (digests, conditions,
+  observedGeneration) -> one final write if anything changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from atoma_operator.kube import ObjectKey
+from atoma_operator.reconcile import attestation, settlement
+from atoma_operator.reconcile.conditions import Summary, apply_summary
+from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.statuswrite import ConditionalStatusWriter, StatusStore
+from atoma_operator.reconcile.units import Notice, StatusWriter
+from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
+from atoma_operator.resources.common import StatusModel
+from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
+
+STARTING = Summary(False, True, False, "Submitting", "submitting transactions")
+
+
+@dataclass
+class PassOutcome:
+    notices: list[Notice] = field(default_factory=list)
+    retry_after: float | None = None  # seconds until the next pass is due; None: done
+    writes: int = 0
+
+
+@dataclass(frozen=True)
+class _Result:
+    status: StatusModel
+    notices: list[Notice]
+    retry_after: float | None
+
+
+Reconcile = Callable[
+    [ObjectKey, int, Any, Any, ReconcileContext, StatusWriter, int], Awaitable[_Result]
+]
+
+
+@dataclass(frozen=True)
+class KindOps:
+    """What differs between the two kinds: models and the state machine."""
+
+    spec_model: type[BaseModel]
+    status_model: type[StatusModel]
+    reconcile: Reconcile
+
+
+async def _settle(
+    key: ObjectKey,
+    generation: int,
+    spec: StackSettlementSpec,
+    status: StackSettlementStatus,
+    ctx: ReconcileContext,
+    write: StatusWriter,
+    waiting_passes: int,
+) -> _Result:
+    result = await settlement.reconcile_settlement(
+        namespace=key.namespace,
+        name=key.name,
+        generation=generation,
+        spec=spec,
+        status=status,
+        ctx=ctx,
+        write_status=write,
+    )
+    settlement.conclude(result.status, generation)
+    return _Result(result.status, result.notices, result.retry_after)
+
+
+async def _attest(
+    key: ObjectKey,
+    generation: int,
+    spec: AttestationSpec,
+    status: AttestationStatus,
+    ctx: ReconcileContext,
+    write: StatusWriter,
+    waiting_passes: int,
+) -> _Result:
+    result = await attestation.reconcile_attestation(
+        namespace=key.namespace,
+        name=key.name,
+        generation=generation,
+        spec=spec,
+        status=status,
+        ctx=ctx,
+        write_status=write,
+        waiting_passes=waiting_passes,
+    )
+    attestation.conclude(result.status, result.problems, generation)
+    return _Result(result.status, result.notices, result.retry_after)
+
+
+KINDS: dict[str, KindOps] = {
+    "StackSettlement": KindOps(StackSettlementSpec, StackSettlementStatus, _settle),  # type: ignore[arg-type]
+    "Attestation": KindOps(AttestationSpec, AttestationStatus, _attest),  # type: ignore[arg-type]
+}
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    return f"{where}: {err['msg']}"
+
+
+async def run_pass(
+    ctx: ReconcileContext,
+    store: StatusStore,
+    key: ObjectKey,
+    obj: Mapping[str, Any],
+    *,
+    waiting_passes: int = 0,
+) -> PassOutcome:
+    """One pass over a resource read from the apiserver (or kopf's fresh body).
+
+    Raises Conflict/StaleStatus (re-read and run again), NotFound (gone: stop), and lets
+    an unexpected exception through (the caller retries with backoff). A spec or status
+    that fails validation ends Stalled with the reason, instead of retrying forever.
+    """
+    ops = KINDS[key.kind]
+    generation = int(obj["metadata"].get("generation") or 1)
+    writer = ConditionalStatusWriter(store, key, obj)
+    raw_status: dict[str, Any] = dict(obj.get("status") or {})
+    try:
+        spec = ops.spec_model.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        return await _stall(writer, raw_status, generation, "InvalidSpec", _first_error(exc))
+    try:
+        status = ops.status_model.model_validate(raw_status)
+    except ValidationError as exc:
+        message = f"status was edited into an invalid shape ({_first_error(exc)})"
+        return await _stall(writer, raw_status, generation, "InvalidStatus", message)
+    conditions = getattr(status, "conditions", None)
+    if not conditions:
+        status.conditions = settlement.with_summary([], STARTING, generation)  # type: ignore[attr-defined]
+    result = await ops.reconcile(key, generation, spec, status, ctx, writer, waiting_passes)
+    if result.status.to_k8s() != writer.base:
+        await writer(result.status)
+    return PassOutcome(result.notices, result.retry_after, writer.writes)
+
+
+async def _stall(
+    writer: ConditionalStatusWriter,
+    raw_status: dict[str, Any],
+    generation: int,
+    reason: str,
+    message: str,
+) -> PassOutcome:
+    summary = Summary(False, False, True, reason, message)
+    new = dict(raw_status)
+    new["conditions"] = apply_summary(list(raw_status.get("conditions") or []), summary, generation)
+    new["observedGeneration"] = generation
+    if new != raw_status:
+        await writer.write_raw(new)
+    return PassOutcome([Notice("Warning", reason, message)], None, writer.writes)
