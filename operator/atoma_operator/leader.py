@@ -172,7 +172,6 @@ class LeaderElector:
             raise
         return True
 
-
     def _expired(self, state: LeaseState) -> bool:
         """As client-go decides it: the holder's record has not changed for a whole lease
         duration *measured on this clock* since this process first saw it. The holder's

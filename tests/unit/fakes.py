@@ -27,8 +27,9 @@ from atoma_operator.atoma.events import event_type
 from atoma_operator.atoma.hashing import HASH_LEN
 from atoma_operator.atoma.ticket import SettlementTicket
 from atoma_operator.reconcile.context import ReconcileContext
-from atoma_operator.resources.common import StatusModel
+from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.tickets import TicketReader
+from atoma_operator.resources.common import StatusModel
 from atoma_operator.settings import NodeBadge, Settings
 from atoma_operator.sui.errors import ChainUnavailable, RejectionKind, TransactionRejected
 from atoma_operator.sui.gas import GasCoinManager
@@ -601,9 +602,14 @@ def make_context(
         retry_max_seconds=300.0,
         **settings,
     )
+    holds = HoldBook()
+    if gas is None:
+        gas = GasCoinManager(gateway, held=holds.is_held)
+        holds.on_release(gas.wake)
     return ReconcileContext(
         gateway=gateway,
-        gas=gas or GasCoinManager(gateway),
+        gas=gas,
+        holds=holds,
         settings=config,
         tickets=TicketReader(gateway, package_id=PACKAGE_ID, db_id=DB_ID),
         read_value=values or FakeValues(),

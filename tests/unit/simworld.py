@@ -51,6 +51,8 @@ class SimCluster:
     watch: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     armed: dict[ObjectKey, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     ever_recorded: set[str] = field(default_factory=set)
+    destroyed: set[str] = field(default_factory=set)
+    """Digests whose record a user destroyed (status wiped, resource deleted)."""
     writes: int = 0
     _rv: int = 1
 
@@ -79,12 +81,13 @@ class SimCluster:
     def wipe(self, key: ObjectKey) -> None:
         obj = self.objects.get(key)
         if obj is not None:
-            obj.pop("status", None)
+            self.destroyed |= status_digests(obj.pop("status", None) or {})
             self._bump(obj)
 
     def delete(self, key: ObjectKey) -> None:
         obj = self.objects.pop(key, None)
         if obj is not None:
+            self.destroyed |= status_digests(obj.get("status") or {})
             self._rv += 1
             self.watch.append(("DELETED", copy.deepcopy(obj)))
 

@@ -92,6 +92,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.keys: list[ObjectKey] = []
         self.chain.on_sign.append(self._check_i2)
         self.violations: list[str] = []
+        self.abandoned: set[str] = set()
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -177,7 +178,18 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule()
     def restart(self) -> None:
-        """A new operator process: memory lost; kopf's index lists every object first."""
+        """A new operator process: memory lost; kopf's index lists every object first.
+
+        A transaction whose record a user destroyed (status wiped, resource deleted) while
+        its outcome was unknown is known only to the process that signed it; once that
+        memory is gone nothing in the cluster shows it (the README's "limits"). Sui then
+        refuses the second of two such transactions with a lock conflict, which the
+        operator recovers from (I4 still holds); I2 does not count such an abandoned one.
+        """
+        shown = set().union(
+            *(status_digests(o.get("status") or {}) for o in self.cluster.objects.values())
+        )
+        self.abandoned |= self.cluster.destroyed - shown
         self.op = Operator(self)
         self.cluster.watch = []
         for key, obj in self.cluster.objects.items():
@@ -220,7 +232,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         if digest in self.chain.transactions or digest in self.chain.refused:
             return False
         if digest in self.chain.inflight:
-            return True
+            return (
+                digest not in self.abandoned or self.op.book.intent_for_digest(digest) is not None
+            )
         recorded = any(
             digest in status_digests(o.get("status") or {}) for o in self.cluster.objects.values()
         )

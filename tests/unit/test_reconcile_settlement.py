@@ -12,6 +12,7 @@ from fakes import (
     FakeClock,
     FakeGateway,
     FakeValues,
+    Reject,
     StatusLog,
     Unavailable,
     abort,
@@ -25,6 +26,7 @@ from atoma_operator.atoma.calls import TRY_SETTLE_STACK
 from atoma_operator.atoma.ticket import SettlementTicket
 from atoma_operator.reconcile.conditions import condition_status
 from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.settlement import (
     PassResult,
     apply_ticket,
@@ -42,7 +44,8 @@ from atoma_operator.resources.stack_settlement import (
 )
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.settings import NodeBadge
-from atoma_operator.sui.types import MoveCall, SharedObjectArg
+from atoma_operator.sui.errors import RejectionKind
+from atoma_operator.sui.types import MoveCall, SharedObjectArg, SignedTransaction
 
 NS = "team-a"
 TOTAL_HASH = "ab" * 32 + "cd" * 32  # two requests
@@ -381,8 +384,9 @@ async def test_badge_version_of_an_unknown_transaction_is_not_reused() -> None:
         assert locked.isdisjoint(w.gw.owned_of(digest)), "badge version used twice"
 
 
-async def test_expired_intent_is_rebuilt_never_resent() -> None:
-    w = World(coins=1)
+async def _record_then_move_the_coin(w: World) -> SignedTransaction:
+    """Stack 9's intent as a restart finds it, its gas coin since moved on by another
+    transaction: the recorded transaction can never run."""
     old = await w.gw.build_and_sign(
         _call_for(w, 9), gas_coin=w.gw.objects[w.coins[0]], gas_price=1_000, gas_budget=50_000_000
     )
@@ -394,7 +398,48 @@ async def test_expired_intent_is_rebuilt_never_resent() -> None:
             pending=PendingTransaction.from_signed(old, attempt=1, recorded_at=w.clock.now),
         )
     ]
-    w.gw.bump(w.coins[0])  # the coin moved on: the recorded transaction can never run
+    w.gw.bump(w.coins[0])
+    return old
+
+
+async def test_expired_intent_is_rebuilt_never_resent() -> None:
+    """Expiry needs `expiry_confirmations` lookups (default 3) spanning
+    `expiry_window_seconds` (default 20): until both hold the intent is kept, since a
+    lagging node can miss an executed transaction for a moment."""
+    w = World(coins=1)
+    # The hold book counts the evidence on the test's clock (time.monotonic by default).
+    w.ctx.holds = HoldBook(clock=lambda: w.clock.now.timestamp())
+    settings = w.ctx.settings
+    assert (settings.expiry_confirmations, settings.expiry_window_seconds) == (3, 20.0)
+    old = await _record_then_move_the_coin(w)
+    start = w.clock.now
+    lookups: list[float] = []  # seconds since the first lookup, one per pass
+    while True:
+        lookups.append((w.clock.now - start).total_seconds())
+        result = await w.run(spec_for([9]))
+        assert w.gw.sent == []
+        assert result.retry_after is not None
+        if w.entry(9).pending is None:
+            break
+        assert w.entry(9).phase is SettlementPhase.SUBMITTING  # kept while unconfirmed
+        assert len(lookups) < 10, "the intent never expired"
+        w.clock.advance(result.retry_after)
+    # expired at the first lookup where both the count and the window were reached
+    assert len(lookups) >= 3 and lookups[-1] >= 20.0
+    assert len(lookups[:-1]) < 3 or lookups[-2] < 20.0
+    assert w.gw.lookups[old.digest] == 2 * len(lookups)  # before and after the coin read
+    assert w.entry(9).phase is SettlementPhase.PENDING
+    await w.run(spec_for([9]))
+    e = w.entry(9)
+    assert e.phase is SettlementPhase.SETTLING
+    assert e.attempts == 2
+    assert e.tx_digest is not None and e.tx_digest != old.digest
+    assert w.gw.executes[old.digest] == 0
+
+
+async def test_expired_intent_with_one_confirmation_rebuilds_on_the_next_pass() -> None:
+    w = World(coins=1, expiry_confirmations=1, expiry_window_seconds=0)
+    old = await _record_then_move_the_coin(w)
     first = await w.run(spec_for([9]))
     assert w.entry(9).phase is SettlementPhase.PENDING and w.entry(9).pending is None
     assert w.gw.sent == []
@@ -405,6 +450,43 @@ async def test_expired_intent_is_rebuilt_never_resent() -> None:
     assert e.attempts == 2
     assert e.tx_digest is not None and e.tx_digest != old.digest
     assert w.gw.executes[old.digest] == 0
+
+
+async def test_coin_locked_at_simulation_is_withheld() -> None:
+    """A node that refuses at simulation because the gas coin is locked (equivocation)
+    leaves the coin tied up: like the same refusal at execution, it must be withheld as
+    suspect, not handed straight to the next transaction (`coin_release(Refused)`)."""
+    w = World(coins=1)
+    w.gw.script(TRY_SETTLE_STACK, 1, simulate=[Reject(RejectionKind.LOCKED)])
+    await w.run(spec_for([1]))
+    e = w.entry(1)
+    assert e.reason == "Equivocation" and e.pending is None
+    assert w.gw.sent == []
+    assert w.ctx.gas.stats().suspect == 1, (
+        "a gas coin refused as locked at simulation went back to the pool as unused: "
+        "run_unit settles coin_release(step) only for steps with a signed intent"
+    )
+
+
+async def test_coin_stale_at_simulation_is_reread_before_reuse() -> None:
+    """A node that refuses at simulation because our gas coin reference is stale: the
+    next attempt must build on the coin's current version, not on the same stale one
+    (the real node would refuse that one at simulation again, pass after pass)."""
+    w = World(coins=1)
+    await w.ctx.gas.refresh()
+    current = w.gw.bump(w.coins[0])  # another tool used the coin since the pool loaded it
+    w.gw.script(TRY_SETTLE_STACK, 1, simulate=[Reject(RejectionKind.STALE_OBJECT)])
+    result = await w.run(spec_for([1]))
+    assert w.entry(1).reason == "TransactionRefused" and w.gw.sent == []
+    assert result.retry_after is not None
+    w.clock.advance(result.retry_after)
+    await w.run(spec_for([1]))
+    built_on = [tx.gas_coin for tx in w.gw.sent]
+    assert built_on[:1] == [current], (
+        f"the retry was built on gas coin version {built_on[0].version if built_on else '-'}"
+        f" after a stale-object refusal at simulation; current is {current.version}"
+    )
+    assert w.entry(1).phase is SettlementPhase.SETTLING
 
 
 async def test_chain_outage_before_sending_is_retried_not_failed() -> None:

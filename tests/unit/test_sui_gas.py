@@ -8,7 +8,14 @@ from collections.abc import Iterable
 
 import pytest
 
-from atoma_operator.sui.gas import GasCoinManager, GasCoinNotFound, GasError, NoGasCoin
+from atoma_operator.sui.gas import (
+    GasCoinBusy,
+    GasCoinManager,
+    GasCoinNotFound,
+    GasError,
+    NoGasCoin,
+    Release,
+)
 from atoma_operator.sui.txbuild import normalize_id
 from atoma_operator.sui.types import GasCoin, ObjectRef
 
@@ -70,7 +77,7 @@ async def test_pool_loads_lazily_and_prefers_covering_coins() -> None:
     assert chain.list_calls == 1
     assert lease.object_id == oid(1)
     assert lease.ref == chain.ref(oid(1))
-    manager.release(lease, chain.consume(lease.ref))
+    manager.release(lease, Release.moved(chain.consume(lease.ref)))
     again = await manager.acquire(None, 1_000)
     assert again.ref.version == 2  # the effects' reference, not the listed one
     assert chain.list_calls == 1
@@ -110,12 +117,12 @@ async def test_named_coin_is_serialised_fifo() -> None:
     async def waiter(n: int) -> None:
         lease = await manager.acquire(oid(0))
         order.append(n)
-        manager.release(lease, chain.consume(lease.ref))
+        manager.release(lease, Release.moved(chain.consume(lease.ref)))
 
     tasks = [asyncio.create_task(waiter(n)) for n in range(5)]
     await _until(lambda: manager.stats().waiting == 5)
     assert manager.stats().in_use == 1
-    manager.release(first, chain.consume(first.ref))
+    manager.release(first, Release.moved(chain.consume(first.ref)))
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2, 3, 4]
     assert chain.coins[oid(0)][0] == 7  # six transactions, six distinct versions
@@ -142,12 +149,12 @@ async def test_stale_release_withholds_coin_until_chain_shows_newer_version() ->
     chain = FakeChain([1_000, 1_000])
     manager = GasCoinManager(chain, min_refresh_interval=0)
     lease = await manager.acquire(None, 100)
-    manager.release(lease, None, stale=True)  # timed out: may still execute
+    manager.release(lease, Release.unknown())  # timed out: may still execute
     assert manager.stats().suspect == 1
     for _ in range(3):  # only the other coin circulates, reloads or not
         other = await manager.acquire(None, 100)
         assert other.object_id != lease.object_id
-        manager.release(other, chain.consume(other.ref))
+        manager.release(other, Release.moved(chain.consume(other.ref)))
         await manager.refresh()
     assert manager.stats().suspect == 1
     chain.consume(lease.ref)  # the timed-out transaction did execute after all
@@ -162,7 +169,7 @@ async def test_reread_release_reloads_the_coin_before_reuse() -> None:
     manager = GasCoinManager(chain, min_refresh_interval=3600)
     lease = await manager.acquire(None, 100)
     chain.consume(lease.ref)  # someone else moved the coin: the node calls our ref stale
-    manager.release(lease, None, reread=True)
+    manager.release(lease, Release.reread())
     assert manager.stats().suspect == 0
     again = await manager.acquire(None, 100)  # reloads despite the rate limit
     assert again.ref == chain.ref(lease.object_id)
@@ -174,7 +181,7 @@ async def test_epoch_change_frees_suspect_coins() -> None:
     chain = FakeChain([1_000])
     manager = GasCoinManager(chain, min_refresh_interval=0)
     lease = await manager.acquire(None, 100)
-    manager.release(lease, None, stale=True)
+    manager.release(lease, Release.unknown())
     with pytest.raises(NoGasCoin):
         await manager.acquire(None, 100)
     manager.epoch_changed()  # equivocation locks end with the epoch
@@ -186,7 +193,7 @@ async def test_named_waiter_on_suspect_coin_proceeds_when_chain_moves() -> None:
     chain = FakeChain([1_000])
     manager = GasCoinManager(chain)
     lease = await manager.acquire(oid(0))
-    manager.release(lease, None, stale=True)
+    manager.release(lease, Release.unknown())
     waiter = asyncio.create_task(manager.acquire(oid(0)))
     await _until(lambda: manager.stats().waiting == 1)
     assert not waiter.done()
@@ -196,7 +203,7 @@ async def test_named_waiter_on_suspect_coin_proceeds_when_chain_moves() -> None:
     assert got.ref.version == lease.ref.version + 1
 
 
-async def test_context_manager_keeps_bound_leases() -> None:
+async def test_context_manager_keeps_bound_leases_until_settled() -> None:
     chain = FakeChain([1_000])
     manager = GasCoinManager(chain)
     async with manager.lease(None, 10) as lease:
@@ -209,28 +216,116 @@ async def test_context_manager_keeps_bound_leases() -> None:
     assert not bound.released
     assert manager.find("DIGEST1") is bound
     assert manager.stats().in_use == 1
-    manager.release(bound, chain.consume(bound.ref))
+    with pytest.raises(GasCoinBusy):  # the one coin stays with the unknown transaction
+        async with manager.lease(None, 10, wait=0):
+            pass
+    moved = chain.consume(bound.ref)
+    manager.settle("DIGEST1", bound.object_id, Release.moved(moved))
+    assert bound.released
     assert manager.find("DIGEST1") is None
+    async with manager.lease(None, 10) as again:
+        assert again.ref == moved  # the effects' version, without a reload
 
 
-async def test_adopt_holds_a_recorded_coin_version() -> None:
-    chain = FakeChain([1_000, 1_000])
+async def test_lease_wait_raises_gas_coin_busy_and_leaves_no_waiter() -> None:
+    chain = FakeChain([1_000])
     manager = GasCoinManager(chain)
-    recorded = chain.ref(oid(0))
-    adopted = await manager.adopt(recorded, "DIGEST9")
-    assert adopted.ref == recorded and adopted.digest == "DIGEST9"
-    pooled = await manager.acquire(None, 10)
-    assert pooled.object_id == oid(1)  # the adopted coin is not in circulation
-    assert manager.find("DIGEST9") is adopted
+    first = await manager.acquire(oid(0))
+    with pytest.raises(GasCoinBusy, match=oid(0)):
+        # wait=0: the deadline passes as soon as the acquire parks (deterministic)
+        async with manager.lease(oid(0), wait=0):
+            pytest.fail("a leased coin was leased again")
+    assert manager.stats().waiting == 0 and manager.stats().in_use == 1
+    manager.release(first, Release.moved(chain.consume(first.ref)))
+    async with manager.lease(oid(0), wait=5) as lease:  # free again: granted
+        assert lease.ref == chain.ref(oid(0))
+    assert manager.stats().in_use == 0
+
+
+async def test_pool_never_leases_a_coin_held_by_a_recorded_intent() -> None:
+    chain = FakeChain([5_000, 1_000])
+    held = {oid(0)}
+    manager = GasCoinManager(chain, held=held.__contains__, min_refresh_interval=0)
+    for _ in range(3):  # reloads and releases do not put it back in circulation
+        lease = await manager.acquire(None, 10)
+        assert lease.object_id == oid(1)  # not the richest coin: a restart left it held
+        manager.release(lease, Release.moved(chain.consume(lease.ref)))
+        await manager.refresh()
+    assert chain.coins[oid(0)][0] == 1  # never used
+    held.clear()
+    manager.wake()
+    assert (await manager.acquire(None, 10)).object_id == oid(0)
+
+
+async def test_pooled_waiter_parks_on_a_held_coin_until_the_hold_ends() -> None:
+    """A held coin is busy, not gone: the pool waits for it instead of NoGasCoin, and
+    takes the version the resolved transaction left (`settle` without a lease)."""
+    chain = FakeChain([5_000])
+    held = {oid(0)}
+    manager = GasCoinManager(chain, held=held.__contains__, min_refresh_interval=0)
+    waiter = asyncio.create_task(manager.acquire(None, 10))
+    await _until(lambda: manager.stats().waiting == 1)
+    manager.wake()  # still held: the waiter re-checks and parks again
+    await _yield(20)
+    assert not waiter.done() and manager.stats().waiting == 1
+    moved = chain.consume(chain.ref(oid(0)))  # the recorded transaction executed
+    manager.settle("RECORDED", oid(0), Release.moved(moved, spent=10))
+    await _yield(20)
+    assert not waiter.done()  # the hold book has not released it yet
+    listings = chain.list_calls
+    held.clear()
+    manager.wake()
+    lease = await asyncio.wait_for(waiter, 5)
+    assert lease.object_id == oid(0) and lease.ref == moved
+    assert chain.list_calls == listings  # the settled version was used, not re-listed
+
+
+async def test_named_acquire_waits_until_the_hold_ends_and_wake_is_called() -> None:
+    chain = FakeChain([1_000])
+    held = {oid(0)}
+    manager = GasCoinManager(chain, held=held.__contains__)
+    with pytest.raises(GasCoinBusy):
+        async with manager.lease(oid(0), wait=0):
+            pytest.fail("a held coin was leased")
+    waiter = asyncio.create_task(manager.acquire(oid(0)))
+    await _until(lambda: manager.stats().waiting == 1)
+    manager.wake()
+    await _yield(20)
+    assert not waiter.done()  # woken while still held: parks again
+    held.clear()
+    await _yield(20)
+    assert not waiter.done()  # nobody said the hold went away yet
+    manager.wake()
+    lease = await asyncio.wait_for(waiter, 5)
+    assert lease.named and lease.ref == chain.ref(oid(0))
+    assert manager.stats().waiting == 0
+
+
+async def test_pool_only_leases_allow_listed_coins() -> None:
+    chain = FakeChain([100, 5_000, 1_000])
+    # ids as a user writes them (short hex) are normalised
+    allowed = GasCoinManager(chain, allow=[hex(0x1000), oid(2)], min_refresh_interval=0)
+    first = await allowed.acquire(None, 50)
+    second = await allowed.acquire(None, 50)
+    assert {first.object_id, second.object_id} == {oid(0), oid(2)}
+    assert allowed.stats().pool_size == 2
+    with pytest.raises(GasCoinBusy):  # the richest coin is not on the list
+        async with allowed.lease(None, 50, wait=0):
+            pytest.fail("a coin outside the allow-list was leased")
+    with pytest.raises(NoGasCoin):
+        await GasCoinManager(chain, allow=[oid(0), oid(2)]).acquire(None, 2_000)
+    everyone = GasCoinManager(chain, allow=[])  # empty: every coin of the sender
+    assert (await everyone.acquire(None, 2_000)).object_id == oid(1)
+    assert everyone.stats().pool_size == 3
 
 
 async def test_double_release_is_an_error() -> None:
     chain = FakeChain([1_000])
     manager = GasCoinManager(chain)
     lease = await manager.acquire(None, 1)
-    manager.release(lease, None)
+    manager.release(lease, Release.unused())
     with pytest.raises(GasError):
-        manager.release(lease, None)
+        manager.release(lease, Release.unused())
 
 
 async def test_wait_can_be_bounded_with_asyncio_timeout() -> None:
@@ -241,7 +336,7 @@ async def test_wait_can_be_bounded_with_asyncio_timeout() -> None:
         async with asyncio.timeout(0.05):
             await manager.acquire(None, 1)
     assert manager.stats().waiting == 0
-    manager.release(held, None)
+    manager.release(held, Release.unused())
     assert (await manager.acquire(None, 1)).ref == held.ref
 
 
@@ -267,12 +362,12 @@ async def test_many_tasks_never_share_a_coin(seed: int) -> None:
         roll = rng.random()
         in_use.discard(lease.object_id)
         if roll < 0.1:
-            manager.release(lease, None)  # refused before execution: version unchanged
+            manager.release(lease, Release.unused())  # refused before execution: version unchanged
         elif roll < 0.2:
             chain.consume(lease.ref)  # executed, but the answer was lost
-            manager.release(lease, None, stale=True)
+            manager.release(lease, Release.unknown())
         else:
-            manager.release(lease, chain.consume(lease.ref), spent=10)
+            manager.release(lease, Release.moved(chain.consume(lease.ref), spent=10))
         done += 1
 
     async def refresher() -> None:
@@ -291,6 +386,12 @@ async def test_many_tasks_never_share_a_coin(seed: int) -> None:
     assert stats.leases_total == 200
     assert stats.waits_total > 0
     # FakeChain.consume asserts that no version was ever used twice
+
+
+async def _yield(times: int) -> None:
+    """Let every runnable task take a few steps (to show that something did NOT happen)."""
+    for _ in range(times):
+        await asyncio.sleep(0)
 
 
 async def _until(predicate: object, limit_s: float = 5.0) -> None:

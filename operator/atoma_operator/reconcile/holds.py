@@ -51,6 +51,8 @@ class _Intent:
     pending: PendingTransaction
     objects: frozenset[str]
     orphaned: bool = False
+    confirmed: bool = False  # its record is known to be in status (sent only if so)
+    maybe_sent: bool = False  # it was confirmed once: it may have been sent since
     expiry_checks: int = 0
     expiry_first_seen: float | None = None
 
@@ -114,6 +116,27 @@ class HoldBook:
         with contextlib.suppress(Exception):  # unreadable bytes: the gas coin is still held
             objects |= set(self.inputs_of(pending.tx_bytes))
         self.claim(unit, pending, objects)
+        self.confirm(pending.digest)
+
+    def confirm(self, digest: str) -> None:
+        """The intent's status write landed: from now on it may be sent."""
+        if digest in self._claims:
+            self._claims[digest].confirmed = True
+            self._claims[digest].maybe_sent = True
+
+    def unconfirm(self, digest: str) -> None:
+        """Status lost the intent (wiped, or a write that failed): record it again first."""
+        if digest in self._claims:
+            self._claims[digest].confirmed = False
+
+    def is_confirmed(self, digest: str) -> bool:
+        intent = self._claims.get(digest)
+        return intent is not None and intent.confirmed
+
+    def may_have_been_sent(self, digest: str) -> bool:
+        """False only for an intent whose record never landed: nothing ever sent it."""
+        intent = self._claims.get(digest)
+        return intent is None or intent.maybe_sent
 
     def intent_for(self, unit: UnitRef) -> PendingTransaction | None:
         """The unresolved intent this process knows for the unit (status may have lost it)."""

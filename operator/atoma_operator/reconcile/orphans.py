@@ -15,6 +15,7 @@ import logging
 
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.submit import Executed, coin_release, resume
+from atoma_operator.sui.gas import Release
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,11 @@ async def resolve_orphans(ctx: ReconcileContext) -> int:
     """One round over every orphan; returns how many are still unresolved."""
     left = 0
     for pending in ctx.holds.orphans():
+        if not ctx.holds.may_have_been_sent(pending.digest):
+            # Its record never landed, so it was never sent: nothing can execute it.
+            ctx.gas.settle(pending.digest, pending.gas_coin.object_id, Release.unused())
+            ctx.holds.release(pending.digest, recorded=False)
+            continue
         step = await resume(
             pending,
             gateway=ctx.gateway,

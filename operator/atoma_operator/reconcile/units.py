@@ -116,6 +116,7 @@ def restore_known_intent(
         and known.digest not in progress.failed_tx_digests
     ):
         progress.pending = known
+        ctx.holds.unconfirm(known.digest)  # written again before it may be sent
 
 
 async def run_unit(
@@ -148,6 +149,11 @@ async def run_unit(
     if progress.pending is not None:
         intent = progress.pending
         book.adopt(unit, intent)  # recorded before a restart: now a deletion cannot lose it
+        if not book.is_confirmed(intent.digest):
+            # Write-ahead holds for a restored intent too: its record landed nowhere
+            # (or was wiped), so it is written before anything may send it.
+            await record_intent(intent)
+            book.confirm(intent.digest)
         async with ctx.locks(("badge", badge_id)), ctx.submit_slots:
             holder = book.holder(badge_id)
             step: StepResult = await resume(
@@ -197,6 +203,8 @@ async def run_unit(
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
+            if signed is None and (release := coin_release(step)) is not None:
+                ctx.gas.release(lease, release)  # e.g. refused at simulation: stale coin
             if isinstance(step, NotRecorded):
                 assert signed is not None
                 progress.pending = None
