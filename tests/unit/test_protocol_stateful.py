@@ -139,6 +139,37 @@ class ProtocolMachine(RuleBasedStateMachine):
         keys = list(dict.fromkeys(existing[p % len(existing)] for p in picks))
         self.loop.run_until_complete(self._passes(keys))
 
+    @precondition(lambda self: bool(self._existing()))
+    @rule(picks=st.lists(st.integers(0, 1000), min_size=1, max_size=3))
+    def more_passes(self, picks: list[int]) -> None:
+        """The same as `passes` (a second rule doubles how often passes are drawn)."""
+        self.passes(picks)
+
+    @precondition(lambda self: bool(self._existing()))
+    @rule(
+        picks=st.lists(st.integers(0, 1000), min_size=1, max_size=2),
+        victim=st.integers(0, 1000),
+        what=st.sampled_from(["label", "wipe", "delete"]),
+        after=st.integers(0, 12),
+    )
+    def passes_meet_interference(
+        self, picks: list[int], victim: int, what: str, after: int
+    ) -> None:
+        """A user acts while passes are in flight, `after` scheduling points in."""
+        existing = self._existing()
+        keys = list(dict.fromkeys(existing[p % len(existing)] for p in picks))
+        target = existing[victim % len(existing)]
+
+        async def interfere() -> None:
+            for _ in range(after):
+                await asyncio.sleep(0)
+            getattr(self.cluster, what)(target)
+
+        async def both() -> None:
+            await asyncio.gather(self._passes(keys), interfere())
+
+        self.loop.run_until_complete(both())
+
     async def _passes(self, keys: list[ObjectKey]) -> None:
         await asyncio.gather(*(self._pass(k) for k in keys))
 
