@@ -254,6 +254,35 @@ def test_signing_key_comes_from_an_existing_secret_as_a_read_only_file() -> None
     assert "ATOMA_SIGNING_KEY" not in _env(container)
 
 
+def test_state_database_dsn_comes_from_a_secret_and_is_read_by_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifests = render(
+        {
+            "stateDatabase": {
+                "existingSecret": "atoma-state-db",
+                "sslMode": "verify-full",
+                "rootCertSecret": "state-db-ca",
+            }
+        }
+    )
+    container = _container(manifests)
+    dsn = next(e for e in container["env"] if e["name"] == "ATOMA_STATE_DATABASE_DSN")
+    assert dsn["valueFrom"]["secretKeyRef"] == {"name": "atoma-state-db", "key": "dsn"}
+    env = _env(container)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "state-db-ca")
+    assert mount["readOnly"] is True
+    assert env["ATOMA_STATE_DATABASE_ROOT_CERT"] == f"{mount['mountPath']}/ca.crt"
+    for name in ("SSLMODE", "MAX_CONNECTIONS", "ROOT_CERT"):
+        monkeypatch.setenv(f"ATOMA_STATE_DATABASE_{name}", env[f"ATOMA_STATE_DATABASE_{name}"])
+    monkeypatch.setenv("ATOMA_STATE_DATABASE_DSN", "postgresql://r:secret@db/atoma")
+    settings = Settings()
+    assert settings.state_database_sslmode == "verify-full"
+    assert settings.state_database_max_connections == 4
+    assert "secret" not in repr(settings)
+    assert "ATOMA_STATE_DATABASE_DSN" not in _env(_container(render()))
+
+
 def test_no_key_no_secret_volume() -> None:
     manifests = render()
     assert find(manifests, "Secret") == []
