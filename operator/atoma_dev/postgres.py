@@ -71,6 +71,7 @@ class Postgres:
         self._child: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
         self.port: int | None = None
+        self._data_root: Path | None = None
         self.admin_password = secrets.token_hex(16)
         self.reader_password = secrets.token_hex(16)
 
@@ -107,11 +108,14 @@ class Postgres:
         if self._work_dir is None:
             self._work_dir = Path(tempfile.mkdtemp(prefix="atoma-pg-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.work_dir.chmod(0o755)  # `nobody` must reach its data dir
-        data = self.work_dir / "data"
-        data.mkdir(mode=0o700)
         uid, gid = _run_as()
-        pwfile = self.work_dir / "pwfile"
+        # The data dir lives under the system temp dir, not work_dir: the server's user
+        # (`nobody` under root) must traverse every parent, and work_dir's may be private.
+        self._data_root = Path(tempfile.mkdtemp(prefix="atoma-pgdata-"))
+        self._data_root.chmod(0o711)
+        data = self._data_root / "data"
+        data.mkdir(mode=0o700)
+        pwfile = self._data_root / "pwfile"
         pwfile.write_text(self.admin_password + "\n")
         if uid is not None and gid is not None:
             for path in (data, pwfile):
@@ -241,11 +245,10 @@ class Postgres:
         if self.pid is not None:
             terminate(self.pid, bin_dir() / "postgres", child=self._child)
             self.pid = None
-        if self._work_dir is None or not self._work_dir.exists():
-            return
-        if keep_logs:
-            shutil.rmtree(self._work_dir / "data", ignore_errors=True)
-        else:
+        if self._data_root is not None:
+            shutil.rmtree(self._data_root, ignore_errors=True)
+            self._data_root = None
+        if self._work_dir is not None and self._work_dir.exists() and not keep_logs:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -265,6 +268,7 @@ class Postgres:
         state = {
             "pid": self.pid,
             "port": self.port,
+            "data_root": str(self._data_root),
             "admin_password": self.admin_password,
             "reader_password": self.reader_password,
         }
@@ -282,6 +286,7 @@ class Postgres:
         server = cls(work_dir)
         server.pid = int(state["pid"])
         server.port = int(state["port"])
+        server._data_root = Path(state["data_root"])
         server.admin_password = str(state["admin_password"])
         server.reader_password = str(state["reader_password"])
         return server
