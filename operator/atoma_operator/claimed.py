@@ -1,0 +1,173 @@
+"""Claimed stacks of every badge the operator holds: the seed's `GET /claimed_stacks`.
+
+Fed by the chain follower with every parsed Atoma event (`ClaimedStacks.observe`), so
+stacks settled outside this operator appear too. A ticket is kept when its selected node
+or one of its requested attestation nodes is one of the operator's badges.
+
+Representation (see README "Claimed stacks"): one summary per selected node, holding
+the seed's fields for that node's most recent `retention` tickets; the summary is written
+as a ConfigMap labelled `atoma.network/node=<id>` (`kubectl get cm -l
+atoma.network/node=7`), one write per changed node per follower page. Memory, write size
+and Prometheus series are bounded by nodes x retention and nodes x 3 statuses, however
+many tickets the chain holds (100,000 tickets cost the same as `retention`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from prometheus_client import Gauge
+
+from atoma_operator.atoma.events import (
+    AtomaEvent,
+    NewStackSettlementAttestationEvent,
+    StackAttestationDisputeEvent,
+    StackSettlementTicketClaimedEvent,
+    StackSettlementTicketEvent,
+    StackTrySettleEvent,
+)
+
+NODE_LABEL: Final = "atoma.network/node"
+COMPONENT_LABEL: Final = "app.kubernetes.io/component"
+COMPONENT: Final = "claimed-stacks"
+DATA_KEY: Final = "claimed_stacks.json"
+DEFAULT_RETENTION: Final = 1000
+"""Tickets kept per node: ~300 bytes each in JSON, so a summary stays far below 1 MiB."""
+
+CLAIMED_STACKS = Gauge(
+    "atoma_claimed_stacks",
+    "Claimed stacks retained per selected node, by the seed's attestation_status.",
+    ("node", "attestation_status"),
+)
+STATUSES: Final = ("Pending", "Complete", "Failed")
+
+PutSummary = Callable[[str, dict[str, str], dict[str, str]], Awaitable[None]]
+"""(ConfigMap name, labels, data) -> None: create or replace the node's summary."""
+
+
+@dataclass
+class ClaimedStack:
+    """One ticket, with the seed's field names and meanings."""
+
+    stack_small_id: int
+    selected_node_id: int
+    num_claimed_compute_units: int
+    settlement_time: datetime
+    requested_attestation_nodes: list[int]
+    attestation_status: str = "Pending"
+    attested_nodes: set[int] = field(default_factory=set)
+    settlement_complete: bool = False
+    claimed: bool = False
+
+    @property
+    def required_attestations(self) -> int:
+        return len(self.requested_attestation_nodes)
+
+    def to_seed(self) -> dict[str, Any]:
+        """The seed's JSON object (requested_attestation_nodes is a JSON-encoded string)."""
+        return {
+            "stack_small_id": self.stack_small_id,
+            "stack_id": str(self.stack_small_id),
+            "selected_node_id": self.selected_node_id,
+            "num_claimed_compute_units": self.num_claimed_compute_units,
+            "settlement_time": self.settlement_time.isoformat().replace("+00:00", "Z"),
+            "attestation_status": self.attestation_status,
+            "requested_attestation_nodes": json.dumps(self.requested_attestation_nodes),
+            "received_attestations": len(self.attested_nodes),
+            "required_attestations": self.required_attestations,
+            "settlement_complete": self.settlement_complete,
+        }
+
+
+class ClaimedStacks:
+    """The bounded per-node view; `observe` is the follower's one call per event."""
+
+    def __init__(self, badges: Iterable[int], *, retention: int = DEFAULT_RETENTION) -> None:
+        if retention < 1:
+            raise ValueError("retention must be at least 1")
+        self._badges = set(badges)
+        self._retention = retention
+        self._by_node: dict[int, OrderedDict[int, ClaimedStack]] = {}
+        self._node_of: dict[int, int] = {}  # stack -> selected node, for later events
+        self._dirty: set[int] = set()
+
+    def observe(self, event: AtomaEvent, *, at: datetime) -> None:
+        """Apply one parsed event; events of tickets that involve no badge are ignored."""
+        if isinstance(event, StackTrySettleEvent):
+            involved = {event.selected_node_id, *event.requested_attestation_nodes}
+            if not involved & self._badges:
+                return
+            self._put(
+                ClaimedStack(
+                    stack_small_id=event.stack_small_id,
+                    selected_node_id=event.selected_node_id,
+                    num_claimed_compute_units=event.num_claimed_compute_units,
+                    settlement_time=at,
+                    requested_attestation_nodes=list(event.requested_attestation_nodes),
+                )
+            )
+            return
+        stack = self._get(event.stack_small_id)
+        if stack is None:
+            return
+        if isinstance(event, NewStackSettlementAttestationEvent):
+            stack.attested_nodes.add(event.attestation_node_id)
+        elif isinstance(event, StackSettlementTicketEvent):
+            stack.attested_nodes |= set(event.requested_attestation_nodes)
+            stack.attestation_status = "Complete"
+            stack.settlement_complete = True
+        elif isinstance(event, StackAttestationDisputeEvent):
+            stack.attestation_status = "Failed"
+            stack.settlement_complete = False
+        elif isinstance(event, StackSettlementTicketClaimedEvent):
+            stack.claimed = True
+        self._dirty.add(stack.selected_node_id)
+
+    def _put(self, stack: ClaimedStack) -> None:
+        node = self._by_node.setdefault(stack.selected_node_id, OrderedDict())
+        node.pop(stack.stack_small_id, None)
+        node[stack.stack_small_id] = stack
+        self._node_of[stack.stack_small_id] = stack.selected_node_id
+        while len(node) > self._retention:
+            evicted, _ = node.popitem(last=False)
+            self._node_of.pop(evicted, None)
+        self._dirty.add(stack.selected_node_id)
+
+    def _get(self, stack_small_id: int) -> ClaimedStack | None:
+        node = self._node_of.get(stack_small_id)
+        return None if node is None else self._by_node[node].get(stack_small_id)
+
+    def stacks(self, node: int | None = None) -> list[ClaimedStack]:
+        """Retained stacks, oldest first; of one selected node when given."""
+        nodes = [node] if node is not None else sorted(self._by_node)
+        return [s for n in nodes for s in self._by_node.get(n, {}).values()]
+
+    def seed_json(self, node: int | None = None) -> list[dict[str, Any]]:
+        return [s.to_seed() for s in self.stacks(node)]
+
+    def update_metrics(self) -> None:
+        for node, stacks in self._by_node.items():
+            counts = dict.fromkeys(STATUSES, 0)
+            for s in stacks.values():
+                counts[s.attestation_status] += 1
+            for status, count in counts.items():
+                CLAIMED_STACKS.labels(str(node), status).set(count)
+
+    async def flush(self, put: PutSummary, *, prefix: str = "atoma-claimed-stacks") -> int:
+        """Write the summary of every node that changed since the last flush."""
+        dirty, self._dirty = sorted(self._dirty), set()
+        for i, node in enumerate(dirty):
+            labels = {NODE_LABEL: str(node), COMPONENT_LABEL: COMPONENT}
+            data = {DATA_KEY: json.dumps(self.seed_json(node), separators=(",", ":"))}
+            try:
+                await put(f"{prefix}-node-{node}", labels, data)
+            except BaseException:
+                self._dirty.update(dirty[i:])  # written next time
+                raise
+        self.update_metrics()
+        return len(dirty)
