@@ -4,12 +4,13 @@ Fed by the chain follower with every parsed Atoma event (`ClaimedStacks.observe`
 stacks settled outside this operator appear too. A ticket is kept when its selected node
 or one of its requested attestation nodes is one of the operator's badges.
 
-Representation (see README "Claimed stacks"): one summary per selected node, holding
-the seed's fields for that node's most recent `retention` tickets; the summary is written
-as a ConfigMap labelled `atoma.network/node=<id>` (`kubectl get cm -l
-atoma.network/node=7`), one write per changed node per follower page. Memory, write size
-and Prometheus series are bounded by nodes x retention and nodes x 3 statuses, however
-many tickets the chain holds (100,000 tickets cost the same as `retention`).
+Representation (see README "Claimed stacks"): one summary per badge, holding the seed's
+fields for the most recent `retention` tickets that involve that badge (as the selected
+node or as a requested attestation node); it is written as a ConfigMap labelled
+`atoma.network/node=<id>` (`kubectl get cm -l atoma.network/node=7`), one write per
+changed badge per follower page. Memory, write size and Prometheus series are bounded by
+badges x retention and badges x 3 statuses, however many tickets the chain holds
+(100,000 tickets cost the same as `retention`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import Gauge
 
@@ -32,6 +33,9 @@ from atoma_operator.atoma.events import (
     StackTrySettleEvent,
 )
 
+if TYPE_CHECKING:
+    from atoma_operator.kube import Kube
+
 NODE_LABEL: Final = "atoma.network/node"
 COMPONENT_LABEL: Final = "app.kubernetes.io/component"
 COMPONENT: Final = "claimed-stacks"
@@ -41,7 +45,7 @@ DEFAULT_RETENTION: Final = 1000
 
 CLAIMED_STACKS = Gauge(
     "atoma_claimed_stacks",
-    "Claimed stacks retained per selected node, by the seed's attestation_status.",
+    "Claimed stacks retained per badge (node small id), by the seed's attestation_status.",
     ("node", "attestation_status"),
 )
 STATUSES: Final = ("Pending", "Complete", "Failed")
@@ -92,8 +96,8 @@ class ClaimedStacks:
             raise ValueError("retention must be at least 1")
         self._badges = set(badges)
         self._retention = retention
-        self._by_node: dict[int, OrderedDict[int, ClaimedStack]] = {}
-        self._node_of: dict[int, int] = {}  # stack -> selected node, for later events
+        self._stacks: dict[int, ClaimedStack] = {}
+        self._by_badge: dict[int, OrderedDict[int, None]] = {b: OrderedDict() for b in badges}
         self._dirty: set[int] = set()
 
     def observe(self, event: AtomaEvent, *, at: datetime) -> None:
@@ -112,7 +116,7 @@ class ClaimedStacks:
                 )
             )
             return
-        stack = self._get(event.stack_small_id)
+        stack = self._stacks.get(event.stack_small_id)
         if stack is None:
             return
         if isinstance(event, NewStackSettlementAttestationEvent):
@@ -126,34 +130,37 @@ class ClaimedStacks:
             stack.settlement_complete = False
         elif isinstance(event, StackSettlementTicketClaimedEvent):
             stack.claimed = True
-        self._dirty.add(stack.selected_node_id)
+        self._dirty |= self._badges_of(stack)
+
+    def _badges_of(self, stack: ClaimedStack) -> set[int]:
+        return {stack.selected_node_id, *stack.requested_attestation_nodes} & self._badges
 
     def _put(self, stack: ClaimedStack) -> None:
-        node = self._by_node.setdefault(stack.selected_node_id, OrderedDict())
-        node.pop(stack.stack_small_id, None)
-        node[stack.stack_small_id] = stack
-        self._node_of[stack.stack_small_id] = stack.selected_node_id
-        while len(node) > self._retention:
-            evicted, _ = node.popitem(last=False)
-            self._node_of.pop(evicted, None)
-        self._dirty.add(stack.selected_node_id)
-
-    def _get(self, stack_small_id: int) -> ClaimedStack | None:
-        node = self._node_of.get(stack_small_id)
-        return None if node is None else self._by_node[node].get(stack_small_id)
+        sid = stack.stack_small_id
+        self._stacks[sid] = stack
+        for badge in self._badges_of(stack):
+            kept = self._by_badge[badge]
+            kept.pop(sid, None)
+            kept[sid] = None
+            while len(kept) > self._retention:
+                evicted, _ = kept.popitem(last=False)
+                if not any(evicted in k for k in self._by_badge.values()):
+                    del self._stacks[evicted]
+            self._dirty.add(badge)
 
     def stacks(self, node: int | None = None) -> list[ClaimedStack]:
-        """Retained stacks, oldest first; of one selected node when given."""
-        nodes = [node] if node is not None else sorted(self._by_node)
-        return [s for n in nodes for s in self._by_node.get(n, {}).values()]
+        """Retained stacks, oldest first: of one badge when given, else of every badge."""
+        if node is not None:
+            return [self._stacks[sid] for sid in self._by_badge.get(node, {})]
+        return sorted(self._stacks.values(), key=lambda s: s.settlement_time)
 
     def seed_json(self, node: int | None = None) -> list[dict[str, Any]]:
         return [s.to_seed() for s in self.stacks(node)]
 
     def update_metrics(self) -> None:
-        for node, stacks in self._by_node.items():
+        for node in self._by_badge:
             counts = dict.fromkeys(STATUSES, 0)
-            for s in stacks.values():
+            for s in self.stacks(node):
                 counts[s.attestation_status] += 1
             for status, count in counts.items():
                 CLAIMED_STACKS.labels(str(node), status).set(count)
@@ -171,3 +178,12 @@ class ClaimedStacks:
                 raise
         self.update_metrics()
         return len(dirty)
+
+
+def kube_writer(kube: Kube, namespace: str) -> PutSummary:
+    """Summaries as ConfigMaps in the operator's namespace (created or merge-patched)."""
+
+    async def put(name: str, labels: dict[str, str], data: dict[str, str]) -> None:
+        await kube.put_config_map(namespace, name, data, labels=labels)
+
+    return put

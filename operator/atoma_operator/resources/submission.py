@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from atoma_operator.atoma.hashing import ProofScheme
@@ -81,6 +81,7 @@ def proofs_match_stacks_rules() -> list[JsonDict]:
         cel(
             "has(self.proofs) != (has(self.proofSource) && self.proofSource == 'StateDatabase')",
             PROOF_SOURCE_MESSAGE,
+            field_path=".proofs",
         ),
         cel(
             "!has(self.proofs) || self.proofs.all(p, p.stackSmallId in self.stackSmallIds)",
@@ -128,12 +129,12 @@ class SubmissionSpec(K8sModel):
         le=GAS_BUDGET_MAX,
         description="MIST per gas unit; omitted: the network's reference gas price.",
     )
-    proofs: ProofList | None = None
     proof_source: ProofSource | None = Field(
         default=None,
         description="Spec (default): spec.proofs. StateDatabase: the operator reads each "
         "stack's total hash from the node's state database; spec.proofs is omitted.",
     )
+    proofs: ProofList | None = Field(default=None, validate_default=True)
     proof_scheme: ProofScheme | None = Field(default=None, description=PROOF_SCHEME_DESCRIPTION)
 
     @property
@@ -149,10 +150,18 @@ class SubmissionSpec(K8sModel):
                 return proof
         raise KeyError(stack_small_id)
 
+    @field_validator("proofs")
+    @classmethod
+    def _proofs_unless_state_database(
+        cls, proofs: list[StackProof] | None, info: ValidationInfo
+    ) -> list[StackProof] | None:
+        from_db = info.data.get("proof_source") is ProofSource.STATE_DATABASE
+        if (proofs is not None) == from_db:
+            raise ValueError(PROOF_SOURCE_MESSAGE)
+        return proofs
+
     @model_validator(mode="after")
     def _proofs_match_stacks(self) -> Self:
-        if (self.proofs is not None) == self.from_state_database:
-            raise ValueError(PROOF_SOURCE_MESSAGE)
         if self.proofs is None:
             return self
         listed = set(self.stack_small_ids)
