@@ -676,3 +676,46 @@ def test_namespaced_scope_service_account_is_confined(
             assert wrong == [], f"RBAC differs from the intent for: {wrong}"
     finally:
         control_plane.kubectl("delete", "namespace", watched, "--wait=false", check=False)
+
+
+# -- the daemon-compatible API ---------------------------------------------------------------
+
+
+def test_api_is_off_by_default_and_renders_its_own_workload_when_enabled() -> None:
+    assert not [m for m in render() if m["metadata"]["name"].endswith("-api")]
+    manifests = render({"api": {"enabled": True, "namespace": "team-a"}})
+    deployments = {d["metadata"]["name"]: d for d in find(manifests, "Deployment")}
+    assert len(deployments) == 2
+    api = next(d for n, d in deployments.items() if n.endswith("-api"))
+    operator = next(d for n, d in deployments.items() if not n.endswith("-api"))
+    # Neither Deployment's selector matches the other's pods.
+    for owner, other in ((api, operator), (operator, api)):
+        selector = owner["spec"]["selector"]["matchLabels"]
+        labels = other["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= labels.items()
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:1] == ["api"] and "--namespace=team-a" in container["args"]
+    assert "ATOMA_KEY_FILE" not in _env(container)  # the API never holds the key
+    roles = {r["metadata"]["name"]: r for r in find(manifests, "Role")}
+    api_role = next(r for n, r in roles.items() if n.endswith("-api"))
+    assert api_role["metadata"]["namespace"] == "team-a"
+    assert _rules(api_role) == {
+        ("atoma.network", res, verb, "")
+        for res in ("stacksettlements", "attestations")
+        for verb in ("create", "get")
+    }
+    (delegator,) = [
+        b
+        for b in find(manifests, "ClusterRoleBinding")
+        if b["roleRef"]["name"] == "system:auth-delegator"
+    ]
+    assert delegator["subjects"][0]["name"] == api["spec"]["template"]["spec"]["serviceAccountName"]
+    services = [s for s in find(manifests, "Service") if s["metadata"]["name"].endswith("-api")]
+    assert services[0]["spec"]["ports"][0]["port"] == 3001
+
+
+def test_claimed_stack_summaries_are_writable_by_name_only() -> None:
+    badges = [{"objectId": "0x" + "1" * 64, "nodeSmallId": 7}]
+    manifests = render({"atoma": {"badges": badges}})
+    state = next(r for r in find(manifests, "Role") if r["metadata"]["name"].endswith("-state"))
+    assert ("", "configmaps", "patch", "atoma-claimed-stacks-node-7") in _rules(state)
