@@ -72,6 +72,30 @@ class ClaimedStack:
     def required_attestations(self) -> int:
         return len(self.requested_attestation_nodes)
 
+    def to_record(self) -> dict[str, Any]:
+        """The seed's fields plus what a restart needs to resume counting exactly."""
+        return {
+            **self.to_seed(),
+            "attested_nodes": sorted(self.attested_nodes),
+            "claimed": self.claimed,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ClaimedStack:
+        return cls(
+            stack_small_id=int(record["stack_small_id"]),
+            selected_node_id=int(record["selected_node_id"]),
+            num_claimed_compute_units=int(record["num_claimed_compute_units"]),
+            settlement_time=datetime.fromisoformat(str(record["settlement_time"])),
+            requested_attestation_nodes=[
+                int(n) for n in json.loads(record["requested_attestation_nodes"])
+            ],
+            attestation_status=str(record["attestation_status"]),
+            attested_nodes={int(n) for n in record.get("attested_nodes") or ()},
+            settlement_complete=bool(record["settlement_complete"]),
+            claimed=bool(record.get("claimed", False)),
+        )
+
     def to_seed(self) -> dict[str, Any]:
         """The seed's JSON object (requested_attestation_nodes is a JSON-encoded string)."""
         return {
@@ -157,6 +181,20 @@ class ClaimedStacks:
     def seed_json(self, node: int | None = None) -> list[dict[str, Any]]:
         return [s.to_seed() for s in self.stacks(node)]
 
+    def restore(self, records: Iterable[dict[str, Any]]) -> int:
+        """Reload summaries written before a restart (the follower resumes from its
+        cursor, so without this the next write would drop the older tickets).
+        Returns the number of distinct stacks restored."""
+        unique = {int(r["stack_small_id"]): r for r in records}  # one per badge involved
+        stacks = sorted(
+            (ClaimedStack.from_record(r) for r in unique.values()),
+            key=lambda s: s.settlement_time,
+        )
+        for stack in stacks:
+            self._put(stack)
+        self._dirty.clear()
+        return len(stacks)
+
     def update_metrics(self) -> None:
         for node in self._by_badge:
             counts = dict.fromkeys(STATUSES, 0)
@@ -170,7 +208,8 @@ class ClaimedStacks:
         dirty, self._dirty = sorted(self._dirty), set()
         for i, node in enumerate(dirty):
             labels = {NODE_LABEL: str(node), COMPONENT_LABEL: COMPONENT}
-            data = {DATA_KEY: json.dumps(self.seed_json(node), separators=(",", ":"))}
+            records = [s.to_record() for s in self.stacks(node)]
+            data = {DATA_KEY: json.dumps(records, separators=(",", ":"))}
             try:
                 await put(f"{prefix}-node-{node}", labels, data)
             except BaseException:
@@ -178,6 +217,34 @@ class ClaimedStacks:
                 raise
         self.update_metrics()
         return len(dirty)
+
+
+SEED_FIELDS: Final = (
+    "stack_small_id",
+    "stack_id",
+    "selected_node_id",
+    "num_claimed_compute_units",
+    "settlement_time",
+    "attestation_status",
+    "requested_attestation_nodes",
+    "received_attestations",
+    "required_attestations",
+    "settlement_complete",
+)
+
+
+def seed_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as the seed's claimed stack (exactly its fields)."""
+    return {k: record[k] for k in SEED_FIELDS}
+
+
+async def load_records(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    """Every stored record (of every badge), for `ClaimedStacks.restore` at start-up."""
+    data = await kube.list_config_maps(namespace, f"{COMPONENT_LABEL}={COMPONENT}")
+    records: list[dict[str, Any]] = []
+    for cm in data:
+        records += json.loads(cm.get(DATA_KEY) or "[]")
+    return records
 
 
 def kube_writer(kube: Kube, namespace: str) -> PutSummary:

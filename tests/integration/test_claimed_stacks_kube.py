@@ -11,7 +11,7 @@ from kubernetes import client
 
 from atoma_dev.controlplane import ControlPlane
 from atoma_operator.atoma.events import StackTrySettleEvent
-from atoma_operator.claimed import DATA_KEY, NODE_LABEL, ClaimedStacks, kube_writer
+from atoma_operator.claimed import DATA_KEY, NODE_LABEL, ClaimedStacks, kube_writer, load_records
 from atoma_operator.kube import Kube
 
 pytestmark = pytest.mark.integration
@@ -39,3 +39,8 @@ async def test_summary_per_badge_is_selectable_by_node_label(
     ).stdout
     (summary,) = json.loads(out)["items"]
     assert [s["stack_small_id"] for s in json.loads(summary["data"][DATA_KEY])] == [1, 2]
+    # After a restart the summaries are read back, so the next write keeps them.
+    restarted = ClaimedStacks([7, 8])
+    assert restarted.restore(await load_records(kube, namespace)) == 2
+    assert restarted.seed_json(7) == view.seed_json(7)
+    assert restarted.seed_json(8) == view.seed_json(8)

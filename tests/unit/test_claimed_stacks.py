@@ -109,3 +109,22 @@ async def test_failed_write_is_retried_on_the_next_flush() -> None:
         names.append(name)
 
     assert await view.flush(put) == 2 and len(names) == 2
+
+
+async def test_restart_restores_the_summaries_and_keeps_counting() -> None:
+    view = ClaimedStacks([123])
+    view.observe(try_settle(1, 123), at=AT)
+    view.observe(attest(1, 456), at=AT)
+    stored: dict[str, dict[str, str]] = {}
+
+    async def put(name: str, labels: dict[str, str], data: dict[str, str]) -> None:
+        stored[name] = data
+
+    await view.flush(put)
+    records = [r for d in stored.values() for r in json.loads(d[DATA_KEY])]
+    restarted = ClaimedStacks([123])
+    assert restarted.restore(records) == 1
+    assert restarted.seed_json() == view.seed_json()
+    restarted.observe(attest(1, 456), at=AT)  # already counted before the restart
+    restarted.observe(attest(1, 789), at=AT)
+    assert restarted.seed_json()[0]["received_attestations"] == 2

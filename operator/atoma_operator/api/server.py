@@ -32,7 +32,7 @@ from atoma_operator.api.requests import (
     parse,
     to_resource,
 )
-from atoma_operator.claimed import COMPONENT, COMPONENT_LABEL, DATA_KEY, NODE_LABEL
+from atoma_operator.claimed import COMPONENT, COMPONENT_LABEL, DATA_KEY, NODE_LABEL, seed_view
 
 log = logging.getLogger(__name__)
 CALLER: Final = web.RequestKey("caller", Caller)
@@ -147,7 +147,7 @@ def build_app(backend: KubeBackend, config: ApiConfig) -> web.Application:
             stacks: dict[int, dict[str, Any]] = {}
             for data in summaries:
                 for entry in json.loads(data.get(DATA_KEY) or "[]"):
-                    stacks[int(entry["stack_small_id"])] = entry
+                    stacks[int(entry["stack_small_id"])] = seed_view(entry)
         except (ValueError, KeyError):
             return _error(
                 500, "Failed to get node claimed stacks" if node else "Failed to get claimed stacks"
