@@ -19,7 +19,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import Gauge
@@ -128,8 +128,8 @@ class ClaimedStacks:
         """Apply one parsed event; events of tickets that involve no badge are ignored."""
         if isinstance(event, StackTrySettleEvent):
             involved = {event.selected_node_id, *event.requested_attestation_nodes}
-            if not involved & self._badges:
-                return
+            if not involved & self._badges or event.stack_small_id in self._stacks:
+                return  # not ours, or a replayed event (a stack is settled once)
             self._put(
                 ClaimedStack(
                     stack_small_id=event.stack_small_id,
@@ -254,3 +254,34 @@ def kube_writer(kube: Kube, namespace: str) -> PutSummary:
         await kube.put_config_map(namespace, name, data, labels=labels)
 
     return put
+
+
+class ClaimedStacksFeed:
+    """What the follower holds: the view, restored once, written after each page.
+
+    The follower's hook is three calls: `await feed.load()` where it loads its cursor,
+    `feed.observe(parsed)` for each parsed event, `await feed.flush()` after the page.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        badges: Iterable[int],
+        *,
+        retention: int = DEFAULT_RETENTION,
+    ) -> None:
+        self.view = ClaimedStacks(badges, retention=retention)
+        self._kube = kube
+        self._namespace = namespace
+        self._put = kube_writer(kube, namespace)
+
+    async def load(self) -> int:
+        return self.view.restore(await load_records(self._kube, self._namespace))
+
+    def observe(self, event: AtomaEvent | None) -> None:
+        if event is not None:
+            self.view.observe(event, at=datetime.now(UTC).replace(microsecond=0))
+
+    async def flush(self) -> int:
+        return await self.view.flush(self._put)

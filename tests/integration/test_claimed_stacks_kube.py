@@ -11,7 +11,14 @@ from kubernetes import client
 
 from atoma_dev.controlplane import ControlPlane
 from atoma_operator.atoma.events import StackTrySettleEvent
-from atoma_operator.claimed import DATA_KEY, NODE_LABEL, ClaimedStacks, kube_writer, load_records
+from atoma_operator.claimed import (
+    DATA_KEY,
+    NODE_LABEL,
+    ClaimedStacks,
+    ClaimedStacksFeed,
+    kube_writer,
+    load_records,
+)
 from atoma_operator.kube import Kube
 
 pytestmark = pytest.mark.integration
@@ -44,3 +51,9 @@ async def test_summary_per_badge_is_selectable_by_node_label(
     assert restarted.restore(await load_records(kube, namespace)) == 2
     assert restarted.seed_json(7) == view.seed_json(7)
     assert restarted.seed_json(8) == view.seed_json(8)
+    # The follower's feed: load, observe, flush, as the hook calls it.
+    feed = ClaimedStacksFeed(kube, namespace, [7, 8])
+    assert await feed.load() == 2
+    feed.observe(StackTrySettleEvent("d", 2, 3, 9, (7,), LEAF, LEAF, 5))
+    assert await feed.flush() == 1
+    assert [s["stack_small_id"] for s in feed.view.seed_json(7)] == [1, 2, 3]

@@ -33,6 +33,7 @@ def test_seed_shape_and_progress() -> None:
     view.observe(try_settle(1, 123), at=AT)
     view.observe(attest(1, 456), at=AT)
     view.observe(attest(1, 456), at=AT)  # a replayed event counts once
+    view.observe(try_settle(1, 123), at=AT)  # a replayed page does not reset the ticket
     assert view.seed_json() == [
         {
             "stack_small_id": 1,
