@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import Gauge
-
+from atoma_operator import metrics
 from atoma_operator.atoma.events import (
     AtomaEvent,
     NewStackSettlementAttestationEvent,
@@ -43,11 +42,7 @@ DATA_KEY: Final = "claimed_stacks.json"
 DEFAULT_RETENTION: Final = 1000
 """Tickets kept per node: ~300 bytes each in JSON, so a summary stays far below 1 MiB."""
 
-CLAIMED_STACKS = Gauge(
-    "atoma_claimed_stacks",
-    "Claimed stacks retained per badge (node small id), by the seed's attestation_status.",
-    ("node", "attestation_status"),
-)
+CLAIMED_STACKS = metrics.CLAIMED_STACKS
 STATUSES: Final = ("Pending", "Complete", "Failed")
 
 PutSummary = Callable[[str, dict[str, str], dict[str, str]], Awaitable[None]]
