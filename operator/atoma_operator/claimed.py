@@ -45,6 +45,12 @@ DEFAULT_RETENTION: Final = 1000
 CLAIMED_STACKS = metrics.CLAIMED_STACKS
 STATUSES: Final = ("Pending", "Complete", "Failed")
 
+
+def summary_name(node: int) -> str:
+    """The ConfigMap of one badge's summary (the chart's RBAC names the same)."""
+    return f"atoma-claimed-stacks-node-{node}"
+
+
 PutSummary = Callable[[str, dict[str, str], dict[str, str]], Awaitable[None]]
 """(ConfigMap name, labels, data) -> None: create or replace the node's summary."""
 
@@ -198,7 +204,11 @@ class ClaimedStacks:
             for status, count in counts.items():
                 CLAIMED_STACKS.labels(str(node), status).set(count)
 
-    async def flush(self, put: PutSummary, *, prefix: str = "atoma-claimed-stacks") -> int:
+    @property
+    def badges(self) -> list[int]:
+        return sorted(self._by_badge)
+
+    async def flush(self, put: PutSummary) -> int:
         """Write the summary of every node that changed since the last flush."""
         dirty, self._dirty = sorted(self._dirty), set()
         for i, node in enumerate(dirty):
@@ -206,7 +216,7 @@ class ClaimedStacks:
             records = [s.to_record() for s in self.stacks(node)]
             data = {DATA_KEY: json.dumps(records, separators=(",", ":"))}
             try:
-                await put(f"{prefix}-node-{node}", labels, data)
+                await put(summary_name(node), labels, data)
             except BaseException:
                 self._dirty.update(dirty[i:])  # written next time
                 raise
@@ -233,12 +243,15 @@ def seed_view(record: dict[str, Any]) -> dict[str, Any]:
     return {k: record[k] for k in SEED_FIELDS}
 
 
-async def load_records(kube: Kube, namespace: str) -> list[dict[str, Any]]:
-    """Every stored record (of every badge), for `ClaimedStacks.restore` at start-up."""
-    data = await kube.list_config_maps(namespace, f"{COMPONENT_LABEL}={COMPONENT}")
+async def load_records(kube: Kube, namespace: str, badges: Iterable[int]) -> list[dict[str, Any]]:
+    """The stored records of these badges, for `ClaimedStacks.restore` at start-up.
+
+    Read by name (the operator's RBAC grants get on its badges' summaries only).
+    """
     records: list[dict[str, Any]] = []
-    for cm in data:
-        records += json.loads(cm.get(DATA_KEY) or "[]")
+    for badge in badges:
+        data = await kube.get_config_map(namespace, summary_name(badge))
+        records += json.loads((data or {}).get(DATA_KEY) or "[]")
     return records
 
 
@@ -272,7 +285,8 @@ class ClaimedStacksFeed:
         self._put = kube_writer(kube, namespace)
 
     async def load(self) -> int:
-        return self.view.restore(await load_records(self._kube, self._namespace))
+        records = await load_records(self._kube, self._namespace, self.view.badges)
+        return self.view.restore(records)
 
     def observe(self, event: AtomaEvent | None) -> None:
         if event is not None:

@@ -146,13 +146,6 @@ class Kube:
             raise
         return dict(cm.data or {})
 
-    async def list_config_maps(self, namespace: str, selector: str) -> list[dict[str, str]]:
-        """The data of every ConfigMap matching a label selector."""
-        result = await asyncio.to_thread(
-            self._core.list_namespaced_config_map, namespace, label_selector=selector
-        )
-        return [dict(cm.data or {}) for cm in result.items]
-
     async def put_config_map(
         self,
         namespace: str,

@@ -48,7 +48,7 @@ async def test_summary_per_badge_is_selectable_by_node_label(
     assert [s["stack_small_id"] for s in json.loads(summary["data"][DATA_KEY])] == [1, 2]
     # After a restart the summaries are read back, so the next write keeps them.
     restarted = ClaimedStacks([7, 8])
-    assert restarted.restore(await load_records(kube, namespace)) == 2
+    assert restarted.restore(await load_records(kube, namespace, [7, 8])) == 2
     assert restarted.seed_json(7) == view.seed_json(7)
     assert restarted.seed_json(8) == view.seed_json(8)
     # The follower's feed: load, observe, flush, as the hook calls it.
