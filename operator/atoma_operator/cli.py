@@ -49,6 +49,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    """Serve the daemon's HTTP endpoints, backed by the resources."""
+    from atoma_operator.api.main import serve
+
+    serve(host=args.host, port=args.port, namespace=args.namespace, wait_seconds=args.wait)
+    return 0
+
+
 def _cmd_localnet(args: argparse.Namespace) -> int:
     from sui_localnet.__main__ import main as localnet_main
 
@@ -100,6 +108,29 @@ def _build_parser() -> argparse.ArgumentParser:
         help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
     run.set_defaults(func=_cmd_run)
+
+    api = commands.add_parser(
+        "api",
+        help="serve the daemon's HTTP API (try_settle_stack_ids, claimed_stacks, ...)",
+        description="Each POST creates a StackSettlement or Attestation and answers its "
+        "digests; callers authenticate with a Kubernetes bearer token.",
+    )
+    api.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=3001, help="listen port (the daemon's 3001)")
+    api.add_argument(
+        "--namespace",
+        "-n",
+        default=None,
+        help="where POSTs create resources; default: the operator's namespace",
+    )
+    api.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a POST waits for digests before answering 202",
+    )
+    api.set_defaults(func=_cmd_api)
 
     localnet = commands.add_parser(
         "localnet",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from atoma_operator import metrics
 from atoma_operator.atoma.events import EventParseError, event_type, parse_event
+from atoma_operator.claimed import ClaimedStacksFeed
 from atoma_operator.atoma.ticket import SettlementTicket, TicketParseError
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
 from atoma_operator.reconcile.attestation import conclude as conclude_attestation
@@ -44,6 +45,9 @@ class Follower:
         self._saved_cursor: str | None = None
         self._epoch: int | None = None
         self._last_tip = time.monotonic()
+        self._claimed = ClaimedStacksFeed(
+            runtime.kube, settings.operator_namespace, [b.node_small_id for b in settings.badges]
+        )
 
     async def run(self) -> None:
         """Poll until cancelled; failures back off instead of spinning."""
@@ -54,6 +58,7 @@ class Follower:
             try:
                 if not loaded:  # inside the loop: the apiserver may be down at start-up
                     await self._load_cursor()
+                    await self._claimed.load()
                     loaded = True
                 at_tip = await self.tick()
                 delay = settings.follower_interval_seconds
@@ -86,6 +91,7 @@ class Follower:
                     "skipping malformed %s event in %s: %s", event.name, event.tx_digest, exc
                 )
                 continue
+            self._claimed.observe(parsed)
             if parsed is not None and rt.registry.resources_for(parsed.stack_small_id):
                 stacks.add(parsed.stack_small_id)
         epoch = await rt.gateway.current_epoch()
@@ -99,6 +105,7 @@ class Follower:
             await self.refresh_stack(sid, epoch)
         if page.next_cursor is not None:
             self._cursor = page.next_cursor
+        await self._claimed.flush()
         await self._save_cursor()
         now = time.monotonic()
         if page.at_tip:

@@ -146,9 +146,19 @@ class Kube:
             raise
         return dict(cm.data or {})
 
-    async def put_config_map(self, namespace: str, name: str, data: dict[str, str]) -> None:
+    async def put_config_map(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        *,
+        labels: dict[str, str] | None = None,
+    ) -> None:
         """Create or merge-patch a ConfigMap (the follower's cursor lives in one)."""
-        body = {"metadata": {"name": name, "namespace": namespace}, "data": data}
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if labels:
+            metadata["labels"] = labels
+        body = {"metadata": metadata, "data": data}
         try:
             await asyncio.to_thread(
                 self._core.patch_namespaced_config_map,

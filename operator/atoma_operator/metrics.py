@@ -85,6 +85,13 @@ CHAIN_RPC_CALLS = Counter(
     registry=REGISTRY,
 )
 
+CLAIMED_STACKS = Gauge(
+    "atoma_operator_claimed_stacks",
+    "Claimed stacks retained per badge (node small id), by the seed's attestation_status.",
+    ("node", "attestation_status"),
+    registry=REGISTRY,
+)
+
 
 def serve(port: int) -> Callable[[], None] | None:
     """Expose /metrics on `port` (0 disables it); returns the function that stops it.

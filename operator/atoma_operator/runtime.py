@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from atoma_operator import statedb
 from atoma_operator.kube import Kube, NotFound
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
 from atoma_operator.reconcile.holds import HoldBook
@@ -31,6 +32,7 @@ class Runtime:
     kube: Kube
     ctx: ReconcileContext
     registry: StackRegistry
+    state_db: statedb.StackHashReader | None = None
 
     @classmethod
     async def create(cls, settings: Settings, kube: Kube | None = None) -> Runtime:
@@ -72,7 +74,9 @@ class Runtime:
             except NotFound as exc:
                 raise LookupError(str(exc)) from None
 
+        state_db = statedb.from_settings(settings)
         ctx = ReconcileContext(
+            read_stack_hash=state_db.total_hash if state_db is not None else None,
             gateway=gateway,
             gas=gas,
             settings=settings,
@@ -82,8 +86,10 @@ class Runtime:
             locks=KeyedLocks(),
             holds=holds,
         )
-        return cls(settings, gateway, kube, ctx, StackRegistry(holds))
+        return cls(settings, gateway, kube, ctx, StackRegistry(holds), state_db)
 
     async def close(self) -> None:
+        if self.state_db is not None:
+            await self.state_db.close()
         await self.gateway.close()
         self.kube.close()

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from atoma_operator.atoma.hashing import ProofScheme
+from atoma_operator.statedb import SslMode
 
 OBJECT_ID_PATTERN = r"^0x[0-9a-f]{64}$"
 ObjectIdStr = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
@@ -71,6 +72,21 @@ class Settings(BaseSettings):
         description="Committed-proof scheme when a resource names none: Contract is what "
         "the contract's final check recomputes; NodeSoftware reproduces atoma-node.",
     )
+
+    # --- node state database (proofSource: StateDatabase) ------------------------------------
+    state_database_dsn: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// DSN of the node's state database (a read-only role); "
+        "from a Secret. Unset: resources with proofSource StateDatabase fail with "
+        "InvalidProofInput.",
+    )
+    state_database_sslmode: SslMode = Field(
+        default=SslMode.PREFER, description="libpq sslmode: disable ... verify-full."
+    )
+    state_database_root_cert: Path | None = Field(
+        default=None, description="CA bundle for verify-ca / verify-full (a mounted file)."
+    )
+    state_database_max_connections: int = Field(default=4, ge=1, le=64)
 
     # --- gas -------------------------------------------------------------------------------
     gas_budget: int = Field(default=DEFAULT_GAS_BUDGET, ge=1_000)

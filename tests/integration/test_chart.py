@@ -254,6 +254,35 @@ def test_signing_key_comes_from_an_existing_secret_as_a_read_only_file() -> None
     assert "ATOMA_SIGNING_KEY" not in _env(container)
 
 
+def test_state_database_dsn_comes_from_a_secret_and_is_read_by_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifests = render(
+        {
+            "stateDatabase": {
+                "existingSecret": "atoma-state-db",
+                "sslMode": "verify-full",
+                "rootCertSecret": "state-db-ca",
+            }
+        }
+    )
+    container = _container(manifests)
+    dsn = next(e for e in container["env"] if e["name"] == "ATOMA_STATE_DATABASE_DSN")
+    assert dsn["valueFrom"]["secretKeyRef"] == {"name": "atoma-state-db", "key": "dsn"}
+    env = _env(container)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "state-db-ca")
+    assert mount["readOnly"] is True
+    assert env["ATOMA_STATE_DATABASE_ROOT_CERT"] == f"{mount['mountPath']}/ca.crt"
+    for name in ("SSLMODE", "MAX_CONNECTIONS", "ROOT_CERT"):
+        monkeypatch.setenv(f"ATOMA_STATE_DATABASE_{name}", env[f"ATOMA_STATE_DATABASE_{name}"])
+    monkeypatch.setenv("ATOMA_STATE_DATABASE_DSN", "postgresql://r:secret@db/atoma")
+    settings = Settings()
+    assert settings.state_database_sslmode == "verify-full"
+    assert settings.state_database_max_connections == 4
+    assert "secret" not in repr(settings)
+    assert "ATOMA_STATE_DATABASE_DSN" not in _env(_container(render()))
+
+
 def test_no_key_no_secret_volume() -> None:
     manifests = render()
     assert find(manifests, "Secret") == []
@@ -647,3 +676,46 @@ def test_namespaced_scope_service_account_is_confined(
             assert wrong == [], f"RBAC differs from the intent for: {wrong}"
     finally:
         control_plane.kubectl("delete", "namespace", watched, "--wait=false", check=False)
+
+
+# -- the daemon-compatible API ---------------------------------------------------------------
+
+
+def test_api_is_off_by_default_and_renders_its_own_workload_when_enabled() -> None:
+    assert not [m for m in render() if m["metadata"]["name"].endswith("-api")]
+    manifests = render({"api": {"enabled": True, "namespace": "team-a"}})
+    deployments = {d["metadata"]["name"]: d for d in find(manifests, "Deployment")}
+    assert len(deployments) == 2
+    api = next(d for n, d in deployments.items() if n.endswith("-api"))
+    operator = next(d for n, d in deployments.items() if not n.endswith("-api"))
+    # Neither Deployment's selector matches the other's pods.
+    for owner, other in ((api, operator), (operator, api)):
+        selector = owner["spec"]["selector"]["matchLabels"]
+        labels = other["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= labels.items()
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:1] == ["api"] and "--namespace=team-a" in container["args"]
+    assert "ATOMA_KEY_FILE" not in _env(container)  # the API never holds the key
+    roles = {r["metadata"]["name"]: r for r in find(manifests, "Role")}
+    api_role = next(r for n, r in roles.items() if n.endswith("-api"))
+    assert api_role["metadata"]["namespace"] == "team-a"
+    assert _rules(api_role) == {
+        ("atoma.network", res, verb, "")
+        for res in ("stacksettlements", "attestations")
+        for verb in ("create", "get")
+    }
+    (delegator,) = [
+        b
+        for b in find(manifests, "ClusterRoleBinding")
+        if b["roleRef"]["name"] == "system:auth-delegator"
+    ]
+    assert delegator["subjects"][0]["name"] == api["spec"]["template"]["spec"]["serviceAccountName"]
+    services = [s for s in find(manifests, "Service") if s["metadata"]["name"].endswith("-api")]
+    assert services[0]["spec"]["ports"][0]["port"] == 3001
+
+
+def test_claimed_stack_summaries_are_writable_by_name_only() -> None:
+    badges = [{"objectId": "0x" + "1" * 64, "nodeSmallId": 7}]
+    manifests = render({"atoma": {"badges": badges}})
+    state = next(r for r in find(manifests, "Role") if r["metadata"]["name"].endswith("-state"))
+    assert ("", "configmaps", "patch", "atoma-claimed-stacks-node-7") in _rules(state)

@@ -3,6 +3,7 @@ reach Ready and Settled; `demo down` stops every process it started."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +25,14 @@ def test_quick_start_demo_up_and_down(control_plane_binaries: Binaries, tmp_path
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert up.returncode == 0, up.stderr[-3000:]
+        assert "state database at" in up.stderr  # proofs come from PostgreSQL
         assert "demo-settlement is Settled" in up.stderr
         assert "demo-attestation is Ready" in up.stderr
         table = up.stdout
         assert "demo-settlement" in table and "Settled" in table
         assert "demo-attestation" in table and "Attested" in table
         pids = [int((state / f"{n}.pid").read_text()) for n in ("operator", "localnet")]
+        pids.append(json.loads((state / "postgres" / "postgres.json").read_text())["pid"])
     finally:
         down = subprocess.run(
             [*CLI, "demo", "down", "--state-dir", str(state)],

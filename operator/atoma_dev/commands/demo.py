@@ -1,8 +1,9 @@
 """``atoma-dev demo up|down``: the quick start, end to end on this machine.
 
-``up`` starts (detached) a local control plane, the Sui stand-in and the operator,
-applies the CRDs and a sample StackSettlement and Attestation, waits until both are
-Ready and prints them with ``kubectl get``. ``down`` stops every process it started.
+``up`` starts (detached) a local control plane, the Sui stand-in, the node's state
+database (PostgreSQL, its stacks' total hashes appended as the node appends them) and
+the operator, applies the CRDs and a sample StackSettlement and Attestation that name
+only stack ids, waits until both are Ready and prints them with ``kubectl get``. ``down`` stops every process it started.
 Everything lives in the state dir (pids, logs, kubeconfig, stand-in snapshot).
 """
 
@@ -23,10 +24,12 @@ from typing import Any, Final
 from atoma_dev.binaries import BinaryBuildError
 from atoma_dev.commands.control_plane import DEFAULT_STATE_DIR
 from atoma_dev.controlplane import STATE_FILE, ControlPlane, ControlPlaneError
+from atoma_dev.postgres import STATE_FILE as POSTGRES_STATE_FILE
+from atoma_dev.postgres import Postgres, PostgresError
 from atoma_dev.process import DeadlineExceeded, spawn, wait_until
 
 REPO: Final = Path(__file__).resolve().parents[3]
-PROOF_HEX: Final = "ab" * 32 * 3  # three 32-byte request hashes, for the sample
+REQUEST_HASHES: Final = ("ab" * 32, "cd" * 32, "ef" * 32)  # three served requests
 NAMESPACE: Final = "atoma-demo"
 
 
@@ -69,6 +72,10 @@ def _start_detached(name: str, argv: list[str], state: Path, env: dict[str, str]
 
 
 def _control_plane(state: Path) -> ControlPlane:
+    pg_dir = state / "postgres"
+    if (pg_dir / POSTGRES_STATE_FILE).is_file():
+        Postgres.attach(pg_dir).stop()
+        _info("stopped the state database")
     plane_dir = state / "control-plane"
     if (plane_dir / STATE_FILE).is_file():
         plane = ControlPlane.attach(plane_dir)
@@ -100,9 +107,35 @@ def _localnet(state: Path) -> dict[str, Any]:
     return info
 
 
-def _operator_env(info: dict[str, Any], kubeconfig: Path) -> dict[str, str]:
+def _state_database(state: Path, stacks: list[int], node: int) -> Postgres:
+    """The node's state database: each demo stack inserted, then its requests appended
+    one `total_hash = total_hash || hash` at a time, as atoma-node records them."""
+    pg_dir = state / "postgres"
+    if (pg_dir / POSTGRES_STATE_FILE).is_file():
+        server = Postgres.attach(pg_dir)
+        if server.is_running():
+            return server
+        server.stop()
+    server = Postgres(pg_dir, detached=True).start()
+    for sid in stacks:
+        server.psql(
+            "INSERT INTO stacks VALUES "
+            f"({sid}, '0xdemo', 'demo-stack-{sid}', 1, {node}, 1000, 1, 0, false, ''::bytea, 0)"
+        )
+        for digest in REQUEST_HASHES:
+            server.psql(
+                f"UPDATE stacks SET total_hash = total_hash || '\\x{digest}'::bytea, "
+                f"num_total_messages = num_total_messages + 1 WHERE stack_small_id = {sid}"
+            )
+    _info(f"state database at 127.0.0.1:{server.port} ({len(stacks)} stacks)")
+    return server
+
+
+def _operator_env(info: dict[str, Any], kubeconfig: Path, state_db: Postgres) -> dict[str, str]:
     dev = info["dev_key"]
     return {
+        "ATOMA_STATE_DATABASE_DSN": state_db.reader_dsn,
+        "ATOMA_STATE_DATABASE_SSLMODE": "disable",  # loopback
         "KUBECONFIG": str(kubeconfig),
         "ATOMA_SUI_RPC_URL": info["grpc_url"],
         "ATOMA_PACKAGE_ID": info["package_id"],
@@ -115,7 +148,7 @@ def _operator_env(info: dict[str, Any], kubeconfig: Path) -> dict[str, str]:
 
 
 def _samples(stacks: list[int]) -> list[dict[str, Any]]:
-    proofs = [{"stackSmallId": s, "totalHash": PROOF_HEX} for s in stacks]
+    """Like the daemon's requests: stack ids only; the proofs come from the database."""
     meta = {"namespace": NAMESPACE}
     return [
         {
@@ -126,14 +159,18 @@ def _samples(stacks: list[int]) -> list[dict[str, Any]]:
                 "stackSmallIds": stacks,
                 "numClaimedComputeUnits": 100,
                 "proofScheme": "Contract",
-                "proofs": proofs,
+                "proofSource": "StateDatabase",
             },
         },
         {
             "apiVersion": "atoma.network/v1alpha1",
             "kind": "Attestation",
             "metadata": {"name": "demo-attestation", **meta},
-            "spec": {"stackSmallIds": stacks, "proofScheme": "Contract", "proofs": proofs},
+            "spec": {
+                "stackSmallIds": stacks,
+                "proofScheme": "Contract",
+                "proofSource": "StateDatabase",
+            },
         },
     ]
 
@@ -145,12 +182,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
         plane = _control_plane(state)
         plane.apply_crds(sorted((REPO / "crds").glob("*.yaml")))
         info = _localnet(state)
-        env = _operator_env(info, plane.kubeconfig)
+        stacks = info["dev_key"]["stacks"]
+        node = int(info["dev_key"]["badges"][0]["node_small_id"])
+        state_db = _state_database(state, stacks, node)
+        env = _operator_env(info, plane.kubeconfig, state_db)
         operator = [str(Path(sys.executable).with_name("atoma-operator")), "run"]
         _start_detached("operator", operator, state, env)
         if plane.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
             plane.kubectl("create", "namespace", NAMESPACE)
-        stacks = info["dev_key"]["stacks"]
         settlement, attestation = _samples(stacks)
         plane.kubectl("apply", "-f", "-", input=json.dumps(settlement))
         _wait_ready(plane, "stacksettlement/demo-settlement", args.timeout)
@@ -162,6 +201,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         _wait_ready(plane, "stacksettlement/demo-settlement", args.timeout, "Settled")
     except (
         ControlPlaneError,
+        PostgresError,
         BinaryBuildError,
         DeadlineExceeded,
         subprocess.SubprocessError,
@@ -204,6 +244,10 @@ def _cmd_down(args: argparse.Namespace) -> int:
                     os.kill(pid, signal.SIGKILL)
                 _info(f"stopped {name} (pid {pid})")
             pid_file.unlink()
+    pg_dir = state / "postgres"
+    if (pg_dir / POSTGRES_STATE_FILE).is_file():
+        Postgres.attach(pg_dir).stop()
+        _info("stopped the state database")
     plane_dir = state / "control-plane"
     if (plane_dir / STATE_FILE).is_file():
         ControlPlane.attach(plane_dir).stop(keep_logs=False)

@@ -52,6 +52,7 @@ from atoma_operator.resources.attestation import (
 from atoma_operator.resources.common import StatusModel
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.settings import NodeBadge
+from atoma_operator.statedb import STATE_DATABASE_UNAVAILABLE, StateDatabaseUnavailable
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.types import MoveCall, ObjectRef, TxOutcome
 
@@ -178,6 +179,10 @@ async def reconcile_attestation(
                 StackProblem(
                     sid, "ChainUnavailable", f"stack {sid}: chain unavailable: {exc}", False
                 )
+            )
+        except StateDatabaseUnavailable as exc:
+            result.problems.append(
+                StackProblem(sid, STATE_DATABASE_UNAVAILABLE, f"stack {sid}: {exc}", False)
             )
 
     await gather_all(one_stack(sid) for sid in spec.stack_small_ids)
@@ -352,11 +357,13 @@ async def _step_entry(
             scheme = spec.proof_scheme or ctx.settings.proof_scheme
             proof_input = await attestation_inputs(
                 spec.proof_for(entry.stack_small_id),
+                stack_small_id=entry.stack_small_id,
                 scheme=scheme,
                 slot=entry.slot,
                 num_attestation_nodes=ticket.num_slots - 1,
                 namespace=namespace,
                 read_value=ctx.read_value,
+                read_stack_hash=ctx.read_stack_hash,
             )
         except ProofInputError as exc:
             entry.phase = AttestationPhase.FAILED

@@ -22,6 +22,8 @@ from atoma_operator.sui.types import ChainGateway, ObjectRef, SharedObjectArg
 
 ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
 """(namespace, kind "ConfigMap"|"Secret", name, key) -> raw bytes; raises LookupError."""
+ReadStackHash = Callable[[int], Awaitable[bytes | None]]
+"""stack_small_id -> stacks.total_hash (None: no row); raises StateDatabaseUnavailable."""
 
 
 class KeyedLocks:
@@ -59,6 +61,8 @@ class ReconcileContext:
     submit_slots: asyncio.Semaphore
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    read_stack_hash: ReadStackHash | None = None
+    """stacks.total_hash from the node's state database (None: not configured)."""
     may_submit: Callable[[], bool] = field(default=lambda: True)
     """False once this operator lost its leader Lease: nothing new may be sent."""
     holds: HoldBook = field(default_factory=HoldBook)

@@ -1,6 +1,7 @@
 """Turning a resource's proof input into the (committed proof, merkle leaf) pair to submit.
 
-Inputs come inline, from a ConfigMap/Secret key, or precomputed. Any problem becomes a
+Inputs come inline, from a ConfigMap/Secret key, precomputed, or (proofSource:
+StateDatabase) from the node's state database as the daemon reads them. Any problem becomes a
 `ProofInputError` whose message starts with the seed's wording ("Failed to get stack
 total hash"), so users of the daemon recognise it in the resource's conditions.
 """
@@ -9,10 +10,31 @@ from __future__ import annotations
 
 from atoma_operator.atoma import hashing
 from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
-from atoma_operator.reconcile.context import ReadValue
+from atoma_operator.reconcile.context import ReadStackHash, ReadValue
 from atoma_operator.resources.proofs import StackProof, ValueEncoding
 
 SEED_PREFIX = "Failed to get stack total hash"
+
+
+async def state_database_chunks(
+    stack_small_id: int, read_stack_hash: ReadStackHash | None
+) -> list[bytes]:
+    """The stack's request hashes from the state database, checked like inline input."""
+    try:
+        if read_stack_hash is None:
+            raise ProofInputError(
+                "StateDatabaseNotConfigured",
+                "proofSource is StateDatabase but the operator has no state database "
+                "(ATOMA_STATE_DATABASE_DSN)",
+            )
+        raw = await read_stack_hash(stack_small_id)
+        if raw is None:
+            raise ProofInputError("NotFound", "the state database has no row in stacks for it")
+        return hashing.parse_total_hash(raw.hex())
+    except ProofInputError as exc:
+        raise ProofInputError(
+            exc.reason, f"{SEED_PREFIX} for stack {stack_small_id}: {exc.message}"
+        ) from None
 
 
 async def total_hash_chunks(
@@ -47,34 +69,53 @@ async def total_hash_chunks(
         ) from None
 
 
+async def _chunks(
+    proof: StackProof | None,
+    stack_small_id: int,
+    namespace: str,
+    read_value: ReadValue,
+    read_stack_hash: ReadStackHash | None,
+) -> list[bytes]:
+    if proof is None:
+        return await state_database_chunks(stack_small_id, read_stack_hash)
+    return await total_hash_chunks(proof, namespace, read_value)
+
+
 async def settlement_inputs(
-    proof: StackProof,
+    proof: StackProof | None,
     *,
+    stack_small_id: int,
     scheme: ProofScheme,
     num_attestation_nodes: int,
     namespace: str,
     read_value: ReadValue,
+    read_stack_hash: ReadStackHash | None = None,
 ) -> tuple[bytes, bytes]:
-    """(committed_stack_proof, stack_merkle_leaf) for the selected node (slot 0)."""
-    if proof.committed_proof is not None and proof.merkle_leaf is not None:
+    """(committed_stack_proof, stack_merkle_leaf) for the selected node (slot 0).
+
+    `proof` None: the stack's total hash comes from the state database.
+    """
+    if proof is not None and proof.committed_proof is not None and proof.merkle_leaf is not None:
         return _precomputed(proof)
-    chunks = await total_hash_chunks(proof, namespace, read_value)
+    chunks = await _chunks(proof, stack_small_id, namespace, read_value, read_stack_hash)
     return hashing.settlement_commitment(chunks, scheme, num_attestation_nodes)
 
 
 async def attestation_inputs(
-    proof: StackProof,
+    proof: StackProof | None,
     *,
+    stack_small_id: int,
     scheme: ProofScheme,
     slot: int,
     num_attestation_nodes: int,
     namespace: str,
     read_value: ReadValue,
+    read_stack_hash: ReadStackHash | None = None,
 ) -> tuple[bytes, bytes]:
     """(committed_stack_proof, stack_merkle_leaf) for an attestation node at `slot`."""
-    if proof.committed_proof is not None and proof.merkle_leaf is not None:
+    if proof is not None and proof.committed_proof is not None and proof.merkle_leaf is not None:
         return _precomputed(proof)
-    chunks = await total_hash_chunks(proof, namespace, read_value)
+    chunks = await _chunks(proof, stack_small_id, namespace, read_value, read_stack_hash)
     return hashing.attestation_commitment(chunks, scheme, slot, num_attestation_nodes)
 
 

@@ -43,6 +43,7 @@ from atoma_operator.resources.stack_settlement import (
     StackSettlementStatus,
 )
 from atoma_operator.resources.submission import PendingTransaction
+from atoma_operator.statedb import STATE_DATABASE_UNAVAILABLE, StateDatabaseUnavailable
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.types import MoveCall, ObjectRef, TxOutcome
 
@@ -171,7 +172,10 @@ def summarise(status: StackSettlementStatus) -> Summary:
         message = f"{n - len(open_)}/{n} stacks submitted"
         if first is not None:
             message += f"; stack {first.stack_small_id}: {first.last_error}"
-        return Summary(False, True, False, "Submitting", message, False)
+        # Waiting on the state database is named: nothing is submitted until it answers.
+        blocked = any(s.reason == STATE_DATABASE_UNAVAILABLE for s in open_)
+        reason = STATE_DATABASE_UNAVAILABLE if blocked else "Submitting"
+        return Summary(False, True, False, reason, message, False)
     if failed:
         first_failed = failed[0]
         reason = _reason_of(first_failed)
@@ -258,6 +262,15 @@ async def reconcile_settlement(
                 base=ctx.settings.retry_base_seconds,
                 cap=ctx.settings.retry_max_seconds,
             )
+        except StateDatabaseUnavailable as exc:
+            record_failure(
+                entry,
+                STATE_DATABASE_UNAVAILABLE,
+                str(exc),
+                now=ctx.clock(),
+                base=ctx.settings.retry_base_seconds,
+                cap=ctx.settings.retry_max_seconds,
+            )
 
     await gather_all(one(e) for e in status.stacks)
     status.tx_digests = tx_digests(status)
@@ -292,10 +305,12 @@ async def _step_stack(
                 extra = (await ctx.tickets.db_info()).cross_validation_extra_nodes_count
                 proof_input = await settlement_inputs(
                     spec.proof_for(sid),
+                    stack_small_id=sid,
                     scheme=scheme,
                     num_attestation_nodes=extra,
                     namespace=namespace,
                     read_value=ctx.read_value,
+                    read_stack_hash=ctx.read_stack_hash,
                 )
             except ProofInputError as exc:
                 entry.phase = SettlementPhase.FAILED

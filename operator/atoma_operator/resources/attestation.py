@@ -49,7 +49,8 @@ class AttestationSpec(SubmissionSpec):
                 immutable_rule(NAMES.kind),
                 *proofs_match_stacks_rules(),
                 cel(
-                    "has(self.nodeSmallId) || self.proofs.all(p, !has(p.committedProof))",
+                    "has(self.nodeSmallId) || !has(self.proofs)"
+                    " || self.proofs.all(p, !has(p.committedProof))",
                     PRECOMPUTED_NEEDS_NODE_MESSAGE,
                     field_path=".nodeSmallId",
                     reason="FieldValueRequired",
@@ -60,7 +61,7 @@ class AttestationSpec(SubmissionSpec):
 
     @model_validator(mode="after")
     def _precomputed_needs_node(self) -> Self:
-        if self.node_small_id is None and any(p.is_precomputed for p in self.proofs):
+        if self.node_small_id is None and any(p.is_precomputed for p in self.proofs or ()):
             raise ValueError(PRECOMPUTED_NEEDS_NODE_MESSAGE)
         return self
 

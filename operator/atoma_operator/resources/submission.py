@@ -4,9 +4,10 @@ the spec and the per-transaction progress (with its write-ahead record) in statu
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from atoma_operator.atoma.hashing import ProofScheme
@@ -56,22 +57,42 @@ PROOFS_UNLISTED_MESSAGE = (
     "every entry of spec.proofs must be for a stack listed in spec.stackSmallIds"
 )
 PROOFS_MISSING_MESSAGE = "spec.proofs needs an entry for every stack in spec.stackSmallIds"
+PROOF_SOURCE_MESSAGE = (
+    "set spec.proofs, or proofSource: StateDatabase to read every stack's total hash "
+    "from the node's state database (not both)"
+)
+
+
+class ProofSource(StrEnum):
+    """Where the operator gets the stacks' proof input."""
+
+    SPEC = "Spec"
+    """spec.proofs (inline, ConfigMap/Secret, or precomputed): the default."""
+    STATE_DATABASE = "StateDatabase"
+    """The node's state database (stacks.total_hash), as the daemon reads it."""
 
 
 def proofs_match_stacks_rules() -> list[JsonDict]:
-    """CEL on a spec: proofs and stackSmallIds name the same stacks.
+    """CEL on a spec: proofs and stackSmallIds name the same stacks, and proofs are
+    omitted exactly when the source is the state database.
 
     Both lists are unique (set / map), so two inclusion checks suffice; each is
     O(n^2) over at most 256 entries, well inside the apiserver's cost budget.
     """
     return [
         cel(
-            "self.proofs.all(p, p.stackSmallId in self.stackSmallIds)",
+            "has(self.proofs) != (has(self.proofSource) && self.proofSource == 'StateDatabase')",
+            PROOF_SOURCE_MESSAGE,
+            field_path=".proofs",
+        ),
+        cel(
+            "!has(self.proofs) || self.proofs.all(p, p.stackSmallId in self.stackSmallIds)",
             PROOFS_UNLISTED_MESSAGE,
             field_path=".proofs",
         ),
         cel(
-            "self.stackSmallIds.all(id, self.proofs.exists(p, p.stackSmallId == id))",
+            "!has(self.proofs)"
+            " || self.stackSmallIds.all(id, self.proofs.exists(p, p.stackSmallId == id))",
             PROOFS_MISSING_MESSAGE,
             field_path=".proofs",
             reason="FieldValueRequired",
@@ -110,18 +131,41 @@ class SubmissionSpec(K8sModel):
         le=GAS_BUDGET_MAX,
         description="MIST per gas unit; omitted: the network's reference gas price.",
     )
-    proofs: ProofList
+    proof_source: ProofSource | None = Field(
+        default=None,
+        description="Spec (default): spec.proofs. StateDatabase: the operator reads each "
+        "stack's total hash from the node's state database; spec.proofs is omitted.",
+    )
+    proofs: ProofList | None = Field(default=None, validate_default=True)
     proof_scheme: ProofScheme | None = Field(default=None, description=PROOF_SCHEME_DESCRIPTION)
 
-    def proof_for(self, stack_small_id: int) -> StackProof:
-        """The proof entry of a listed stack (validation guarantees there is one)."""
+    @property
+    def from_state_database(self) -> bool:
+        return self.proof_source is ProofSource.STATE_DATABASE
+
+    def proof_for(self, stack_small_id: int) -> StackProof | None:
+        """The proof entry of a listed stack; None when it comes from the state database."""
+        if self.proofs is None:
+            return None
         for proof in self.proofs:
             if proof.stack_small_id == stack_small_id:
                 return proof
         raise KeyError(stack_small_id)
 
+    @field_validator("proofs")
+    @classmethod
+    def _proofs_unless_state_database(
+        cls, proofs: list[StackProof] | None, info: ValidationInfo
+    ) -> list[StackProof] | None:
+        from_db = info.data.get("proof_source") is ProofSource.STATE_DATABASE
+        if (proofs is not None) == from_db:
+            raise ValueError(PROOF_SOURCE_MESSAGE)
+        return proofs
+
     @model_validator(mode="after")
     def _proofs_match_stacks(self) -> Self:
+        if self.proofs is None:
+            return self
         listed = set(self.stack_small_ids)
         proved = [p.stack_small_id for p in self.proofs]
         if len(set(proved)) != len(proved):

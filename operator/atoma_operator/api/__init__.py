@@ -1,0 +1,1 @@
+"""`atoma-operator api`: the daemon's HTTP endpoints, backed by the resources."""
