@@ -80,3 +80,48 @@ async def test_leader_that_loses_the_lease_stops(
     )
     await asyncio.wait_for(first.keep(), timeout=10)
     assert lost == ["pod-a"] and not first.is_leader
+
+
+async def test_a_holder_whose_clock_runs_behind_is_not_taken_over(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    """Expiry is judged on the candidate's own clock from observed renewals (as client-go
+    does), never by comparing the holder's renewTime with the local wall clock: a holder
+    whose clock is an hour behind keeps its lease while it renews."""
+    coordination = client.CoordinationV1Api(kube_api)
+    coordination.create_namespaced_lease(
+        namespace,
+        {
+            "metadata": {"name": "atoma-operator"},
+            "spec": {"holderIdentity": "skewed", "leaseDurationSeconds": 2},
+        },
+    )
+    lost: list[str] = []
+    candidate = _elector(kube_api, namespace, "pod-b", lost)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 6  # three lease durations of renewals by the skewed holder
+    renewals = 0
+    while loop.time() < deadline:
+        assert not await candidate._try_take(), "took over a lease that is being renewed"
+        renewals += 1
+        coordination.patch_namespaced_lease(  # the holder's clock is years behind
+            "atoma-operator",
+            namespace,
+            [
+                {
+                    "op": "add",
+                    "path": "/spec/renewTime",
+                    "value": f"2020-01-01T00:00:{renewals % 60:02d}.000000Z",
+                }
+            ],
+        )
+        await asyncio.sleep(0.5)  # the holder's renewal period (a simulated peer)
+    assert candidate.is_leader is False
+    # The holder stops renewing: after one lease duration on the candidate's clock, it wins.
+    deadline = loop.time() + 10
+    while not await candidate._try_take():
+        assert loop.time() < deadline, "an abandoned lease was never taken over"
+        await asyncio.sleep(0.2)
+    assert coordination.read_namespaced_lease("atoma-operator", namespace).spec.holder_identity == (
+        "pod-b"
+    )

@@ -1,0 +1,58 @@
+"""The pass runner (`reconcile.run`): what reaches the apiserver for odd objects."""
+
+from __future__ import annotations
+
+from fakes import FakeGateway, make_context
+from simworld import SimCluster
+
+from atoma_operator.kube import ObjectKey
+from atoma_operator.reconcile.run import run_pass
+
+KEY = ObjectKey("StackSettlement", "ns", "bad")
+
+
+def _conditions(obj: dict[str, object]) -> dict[str, dict[str, str]]:
+    status = obj.get("status") or {}
+    assert isinstance(status, dict)
+    return {c["type"]: c for c in status.get("conditions") or []}
+
+
+async def test_a_spec_pydantic_rejects_is_stalled_not_retried_forever() -> None:
+    """Admission normally stops this; a CRD installed without its schema (or an older
+    one) lets it through. It must end Stalled with the reason, and sign nothing."""
+    gw = FakeGateway()
+    badge = gw.add_badge(7)
+    gw.add_coin()
+    ctx = make_context(gw, badges=[badge])
+    cluster = SimCluster()
+    cluster.create(KEY, {"stackSmallIds": [1, 1], "numClaimedComputeUnits": -5, "proofs": []})
+    outcome = await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+    conds = _conditions(await cluster.get(KEY))
+    assert conds["Stalled"]["status"] == "True"
+    assert conds["Stalled"]["reason"] == "InvalidSpec"
+    assert conds["Ready"]["status"] == "False"
+    assert outcome.retry_after is None
+    assert gw.calls["build_and_sign"] == 0 and gw.sent == []
+    again = await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+    assert again.writes == 0, "a second pass over the same invalid spec must not write"
+
+
+async def test_a_status_edited_into_an_invalid_shape_is_stalled() -> None:
+    gw = FakeGateway()
+    badge = gw.add_badge(7)
+    ctx = make_context(gw, badges=[badge])
+    cluster = SimCluster()
+    spec = {
+        "stackSmallIds": [1],
+        "numClaimedComputeUnits": 5,
+        "proofs": [{"stackSmallId": 1, "totalHash": "0x" + "ab" * 32}],
+    }
+    cluster.create(KEY, spec)
+    obj = await cluster.get(KEY)
+    await cluster.patch_status(
+        KEY, {"stacks": [{"stackSmallId": "x"}]}, obj["metadata"]["resourceVersion"]
+    )
+    await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+    conds = _conditions(await cluster.get(KEY))
+    assert conds["Stalled"]["reason"] == "InvalidStatus"
+    assert gw.sent == []
