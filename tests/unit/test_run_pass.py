@@ -56,3 +56,37 @@ async def test_a_status_edited_into_an_invalid_shape_is_stalled() -> None:
     conds = _conditions(await cluster.get(KEY))
     assert conds["Stalled"]["reason"] == "InvalidStatus"
     assert gw.sent == []
+
+
+async def test_an_intent_whose_write_failed_is_recorded_before_it_is_ever_sent() -> None:
+    """Found by the property test (I3): the hold book kept the intent of a failed write
+    and the next pass re-sent it straight away, although no status had ever shown it."""
+    import contextlib
+
+    from simworld import SimChain
+
+    from atoma_operator.reconcile.holds import HoldBook
+
+    chain = SimChain()
+    badge = chain.add_badge(7)
+    chain.add_coin()
+    ctx = make_context(chain, badges=[badge])
+    ctx.holds = HoldBook(inputs_of=lambda _b: [badge.object_id])
+    cluster = SimCluster()
+    spec = {
+        "stackSmallIds": [1],
+        "numClaimedComputeUnits": 5,
+        "nodeSmallId": 7,
+        "proofs": [{"stackSmallId": 1, "totalHash": "0x" + "ab" * 32}],
+    }
+    cluster.create(KEY, spec)
+    for _ in range(2):  # the intent write fails twice, without landing
+        cluster.armed[KEY].append("fail")
+        with contextlib.suppress(OSError):
+            await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+        assert chain.sent == [], "sent although its intent was never recorded"
+    await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+    [executed] = chain.transactions
+    assert executed in cluster.ever_recorded
+    assert (await cluster.get(KEY))["status"]["stacks"][0]["txDigest"] == executed
+    assert chain.executes[executed] == 1
