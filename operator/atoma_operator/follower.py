@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from atoma_operator import metrics
 from atoma_operator.atoma.events import EventParseError, event_type, parse_event
-from atoma_operator.claimed import ClaimedStacksFeed
 from atoma_operator.atoma.ticket import SettlementTicket, TicketParseError
+from atoma_operator.claimed import ClaimedStacksFeed
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
 from atoma_operator.reconcile.attestation import conclude as conclude_attestation
 from atoma_operator.reconcile.settlement import apply_ticket

@@ -175,6 +175,6 @@ async def _run_pass(
         delay = min(runtime.settings.retry_max_seconds, 2.0 * 2 ** min(retry, 8))
         raise kopf.TemporaryError(f"pass failed: {type(exc).__name__}", delay=delay) from None
     for notice in outcome.notices:
-        kopf.event(obj, type=notice.type, reason=notice.reason, message=notice.message[:1024])  # type: ignore[arg-type]
+        kopf.event(obj, type=notice.type, reason=notice.reason, message=notice.message)  # type: ignore[arg-type]
     if outcome.retry_after is not None:
         raise kopf.TemporaryError("waiting for the chain", delay=max(0.5, outcome.retry_after))

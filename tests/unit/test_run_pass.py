@@ -90,3 +90,15 @@ async def test_an_intent_whose_write_failed_is_recorded_before_it_is_ever_sent()
     assert executed in cluster.ever_recorded
     assert (await cluster.get(KEY))["status"]["stacks"][0]["txDigest"] == executed
     assert chain.executes[executed] == 1
+
+
+def test_events_are_aggregated_per_type_and_reason() -> None:
+    from atoma_operator.reconcile.run import MAX_EVENT_MESSAGE, aggregate
+    from atoma_operator.reconcile.units import Notice
+
+    notices = [Notice("Normal", "Submitted", f"stack {i}: settled by D{i}") for i in range(200)]
+    notices.append(Notice("Warning", "Failed", "stack 7: aborted"))
+    out = aggregate(notices)
+    assert [(n.type, n.reason) for n in out] == [("Normal", "Submitted"), ("Warning", "Failed")]
+    assert out[0].message.startswith("stack 0: settled by D0; stack 1: settled by D1")
+    assert len(out[0].message) <= MAX_EVENT_MESSAGE and out[0].message.endswith("(200 in all)")

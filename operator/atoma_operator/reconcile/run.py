@@ -109,6 +109,24 @@ KINDS: dict[str, KindOps] = {
 }
 
 
+MAX_EVENT_MESSAGE = 1024
+
+
+def aggregate(notices: list[Notice]) -> list[Notice]:
+    """One Event per resource, type and reason per pass, not one per stack: the
+    messages are joined (Kubernetes caps an Event message at 1 KiB)."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for notice in notices:
+        grouped.setdefault((notice.type, notice.reason), []).append(notice.message)
+    out: list[Notice] = []
+    for (type_, reason), messages in grouped.items():
+        text = "; ".join(dict.fromkeys(messages))
+        if len(text) > MAX_EVENT_MESSAGE:
+            text = text[: MAX_EVENT_MESSAGE - 20] + f" … ({len(messages)} in all)"
+        out.append(Notice(type_, reason, text))
+    return out
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
@@ -148,7 +166,7 @@ async def run_pass(
     result = await ops.reconcile(key, generation, spec, status, ctx, writer, waiting_passes)
     if result.status.to_k8s() != writer.base:
         await writer(result.status)
-    return PassOutcome(result.notices, result.retry_after, writer.writes)
+    return PassOutcome(aggregate(result.notices), result.retry_after, writer.writes)
 
 
 async def _stall(
