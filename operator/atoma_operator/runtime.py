@@ -59,7 +59,12 @@ class Runtime:
         )
         kube = kube or Kube()
         gas = GasCoinManager(gateway, owner=signer.address)
-        tickets = TicketReader(gateway, package_id=settings.package_id, db_id=settings.atoma_db_id)
+        tickets = TicketReader(
+            gateway,
+            package_id=settings.package_id,
+            db_id=settings.atoma_db_id,
+            type_origin=settings.type_origin_package_id,
+        )
 
         async def read_value(namespace: str, kind: str, name: str, key: str) -> bytes:
             try:

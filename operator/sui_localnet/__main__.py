@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="security level of the pre-created stacks (2 = sampling consensus)",
     )
+    p.add_argument(
+        "--upgraded-package",
+        action="store_true",
+        help="publish a second (upgraded) package id for calls; types and events keep the "
+        "original id, as after a Sui package upgrade",
+    )
     return p.parse_args(argv)
 
 
@@ -102,7 +108,8 @@ def _print_info(info: dict[str, Any]) -> None:
         f"  admin API     : {info['admin_url'] or 'disabled'}",
         f"  chain id      : {info['chain_id']}  epoch {info['epoch']}  "
         f"RGP {info['reference_gas_price']}",
-        f"  Atoma package : {info['package_id']}",
+        f"  Atoma package : {info['package_id']} (call target)",
+        f"  type origin   : {info['original_package_id']}",
         f"  AtomaDb       : {info['atoma_db_id']} "
         f"(shared, initial version {info['atoma_db_initial_shared_version']})",
         f"  dev address   : {dev['address']}",
@@ -123,6 +130,7 @@ async def run(args: argparse.Namespace) -> None:
         reference_gas_price=args.reference_gas_price,
         sampling_probability=args.sampling_probability,
         state_file=args.state,
+        upgraded_package=args.upgraded_package,
     )
     await node.start(args.host, args.port, None if args.admin_port < 0 else args.admin_port)
     info = provision(node, args)

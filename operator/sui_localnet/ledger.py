@@ -482,7 +482,8 @@ class Ledger(CommandsMixin):
                     readonly.append(inp.object_id)
         readonly = [r for r in readonly if r not in mutable]
         lamport = max(o.version for o in inputs.values()) + 1
-        snapshots = {pkg: rt.snapshot() for pkg, rt in self.runtimes.items()}
+        # One snapshot per runtime object (an upgraded package shares its runtime).
+        snapshots = {pkg: rt.snapshot() for pkg, rt in self._distinct_runtimes().items()}
 
         run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
         error: ExecError | None = None
@@ -536,8 +537,8 @@ class Ledger(CommandsMixin):
             for oid in readonly
         ]
         events = [
-            EventRecord(pkg, module, tx.sender, f"{pkg}::{module}::{name}", value, digest, seq)
-            for seq, (pkg, module, name, value) in enumerate(run.events)
+            EventRecord(pkg, module, tx.sender, f"{origin}::{module}::{name}", value, digest, seq)
+            for seq, (pkg, origin, module, name, value) in enumerate(run.events)
         ]
         deps = sorted(
             ({o.previous_transaction for o in inputs.values()} - {GENESIS_DIGEST})
@@ -558,6 +559,12 @@ class Ledger(CommandsMixin):
             lamport_version=lamport,
             dependencies=deps,
         )
+
+    def _distinct_runtimes(self) -> dict[str, MoveRuntime]:
+        seen: dict[int, str] = {}
+        for pkg, rt in self.runtimes.items():
+            seen.setdefault(id(rt), pkg)
+        return {pkg: self.runtimes[pkg] for pkg in seen.values()}
 
     def _restore(self, snapshots: dict[str, Any]) -> None:
         for pkg, snap in snapshots.items():

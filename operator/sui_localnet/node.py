@@ -50,8 +50,10 @@ class LocalSui:
         reference_gas_price: int = DEFAULT_REFERENCE_GAS_PRICE,
         sampling_probability: float = DEFAULT_SAMPLING_PROBABILITY,
         state_file: Path | None = None,
+        upgraded_package: bool = False,
     ) -> None:
         self.seed = seed
+        self.upgraded_package = upgraded_package
         self.state_file = state_file
         self.faults = Faults()
         self.ledger = Ledger(
@@ -68,7 +70,12 @@ class LocalSui:
                 sampling_probability=sampling_probability,
             )
         )
-        self.ledger.runtimes[self.package_id] = self.runtime
+        self.call_package_id = self.package_id
+        """The package id clients call. In upgraded mode a second id (as after a Sui package
+        upgrade): calls target it, while object, event and dynamic-field key types keep the
+        original `package_id` (the types' defining id), and Event.package_id names the
+        called one."""
+        self._register_packages()
         if state_file is not None and state_file.exists():
             self._load(state_file)
         else:
@@ -79,6 +86,13 @@ class LocalSui:
         self.host = "127.0.0.1"
         self.port = 0
         self.admin_port: int | None = None
+
+    def _register_packages(self) -> None:
+        if self.upgraded_package:
+            self.call_package_id = _derived(self.seed, "atoma-package-upgrade-1")
+        self.ledger.runtimes = {self.package_id: self.runtime}
+        # Every version of an upgraded package stays callable; both run the same model.
+        self.ledger.runtimes[self.call_package_id] = self.runtime
 
     # --- servers ---------------------------------------------------------------------
 
@@ -195,7 +209,8 @@ class LocalSui:
             "chain_id": self.ledger.chain_id,
             "epoch": self.ledger.epoch,
             "reference_gas_price": self.ledger.reference_gas_price,
-            "package_id": self.package_id,
+            "package_id": self.call_package_id,
+            "original_package_id": self.package_id,
             "atoma_db_id": self.atoma_db_id,
             "atoma_db_initial_shared_version": db.owner.initial_shared_version,
             "random_id": "0x" + "0" * 63 + "8",
@@ -237,7 +252,7 @@ class LocalSui:
         self.runtime.restore(data["atoma"])
         self.package_id = self.runtime.package_id = self.model.package_id
         self.atoma_db_id = self.model.db_object_id
-        self.ledger.runtimes = {self.package_id: self.runtime}
+        self._register_packages()
         log.info("restored local Sui state from %s", path)
 
 

@@ -94,6 +94,7 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "log_format" $v.logFormat
 }}
 {{- with $v.atoma.packageId }}{{ $_ := set $cfg "package_id" . }}{{ end }}
+{{- with $v.atoma.typeOriginPackageId }}{{ $_ := set $cfg "type_origin_package_id" . }}{{ end }}
 {{- with $v.atoma.dbId }}{{ $_ := set $cfg "atoma_db_id" . }}{{ end }}
 {{- if not (kindIs "invalid" $v.gas.price) }}{{ $_ := set $cfg "gas_price" (int64 $v.gas.price) }}{{ end }}
 {{- with $v.signingKey.derivationPath }}{{ $_ := set $cfg "key_derivation_path" . }}{{ end }}

@@ -20,6 +20,19 @@ class ChainUnavailable(ChainError):
     """The node was unreachable, timed out or overloaded: retryable."""
 
 
+class EventsNotServed(ChainError):
+    """The node does not serve ListEvents (its RPC indexes are disabled, the default)."""
+
+
+class EventCursorRejected(ChainError):
+    """The node refused the event cursor or start checkpoint: below its pruning floor
+    (OUT_OF_RANGE) or not a cursor it understands. Resuming from it can never work."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason  # "out_of_range" | "invalid"
+
+
 class RejectionKind(StrEnum):
     SIGNATURE = "Signature"  # signature invalid or signer is not the sender / gas owner
     EQUIVOCATION = "Equivocation"  # an owned object is already used by another transaction
