@@ -55,7 +55,8 @@ class Runtime:
             settings.sui_rpc_url,
             signer,
             request_timeout=settings.sui_request_timeout_seconds,
-            execute_timeout=max(settings.sui_request_timeout_seconds, 30.0),
+            execute_timeout=settings.sui_execute_timeout_seconds,
+            stream_timeout=settings.sui_stream_timeout_seconds,
         )
         kube = kube or Kube()
         gas = GasCoinManager(gateway, owner=signer.address)

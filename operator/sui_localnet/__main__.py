@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="publish a second (upgraded) package id for calls; types and events keep the "
         "original id, as after a Sui package upgrade",
     )
+    p.add_argument(
+        "--strict-locks",
+        action="store_true",
+        help="the older lock rule: an object raced for stays refused until the epoch ends "
+        "(default: current Sui, only the loser of the race is refused)",
+    )
     return p.parse_args(argv)
 
 
@@ -131,6 +137,7 @@ async def run(args: argparse.Namespace) -> None:
         sampling_probability=args.sampling_probability,
         state_file=args.state,
         upgraded_package=args.upgraded_package,
+        strict_locks=args.strict_locks,
     )
     await node.start(args.host, args.port, None if args.admin_port < 0 else args.admin_port)
     info = provision(node, args)

@@ -81,6 +81,8 @@ def build_app(node: LocalSui) -> web.Application:
             f.lose_responses = int(d["lose_responses"])
         if "drop_executions" in d:
             f.drop_executions = int(d["drop_executions"])
+        if "strict_locks" in d:
+            node.ledger.strict_locks = bool(d["strict_locks"])
         if "events_disabled" in d:
             f.events_disabled = bool(d["events_disabled"])
         if "events_scan_limit" in d:
@@ -92,7 +94,7 @@ def build_app(node: LocalSui) -> web.Application:
             f.set_unavailable(d.get("unavailable_seconds"))
         elif d.get("unavailable") is False:
             f.set_unavailable(0)
-        return f.status()
+        return {**f.status(), "strict_locks": node.ledger.strict_locks}
 
     def clear(_: dict[str, Any], __: web.Request) -> Any:
         node.faults.clear()

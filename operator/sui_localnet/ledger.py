@@ -70,6 +70,9 @@ BASE_COMPUTATION_UNITS = 1000  # also the minimum budget, in units of the gas pr
 MOVE_CALL_UNITS = 1000
 OTHER_COMMAND_UNITS = 100
 MAX_TX_GAS = 50_000_000_000
+MAX_GAS_PRICE = 100_000  # protocol max_gas_price (MIST)
+INPUT_ERROR = "Error checking transaction input objects: "
+"""Sui wraps UserInputError texts of the owned-input checks in this prefix."""
 STORAGE_PRICE = 76
 STORAGE_UNITS_PER_BYTE = 100
 REBATE_PERCENT = 99
@@ -122,6 +125,11 @@ class Ledger(CommandsMixin):
         self.events: list[EventRecord] = []
         self.epochs: list[EpochRecord] = []
         self.locks: dict[tuple[str, int], str] = {}
+        self.strict_locks = False
+        """False: current Sui (post-consensus locking): the loser of a race for an object
+        version is refused with the lock-conflict error and the winner's new version is
+        usable at once. True: the older rule, the object stays equivocated (refused) until
+        the epoch ends."""
         self.equivocated: dict[str, tuple[int, str]] = {}  # id -> (epoch, first tx)
         self.execution_counts: Counter[str] = Counter()
         self.listeners: list[Callable[[], None]] = []
@@ -323,6 +331,8 @@ class Ledger(CommandsMixin):
         ):
             raise Rejected("Transaction Expired")
         rgp = self.reference_gas_price
+        if tx.gas_price > MAX_GAS_PRICE:
+            raise Rejected(f"Gas price cannot exceed {MAX_GAS_PRICE} mist")
         if tx.gas_price < rgp:
             raise Rejected(f"Gas price {tx.gas_price} under reference gas price (RGP) {rgp}")
         min_budget = BASE_COMPUTATION_UNITS * tx.gas_price
@@ -347,8 +357,7 @@ class Ledger(CommandsMixin):
             total += coin.balance or 0
         if total < tx.gas_budget:
             raise Rejected(
-                f"Gas balance is {total}, not enough to pay {tx.gas_budget} with gas price "
-                f"of {tx.gas_price}"
+                f"Balance of gas object {total} is lower than the needed amount: {tx.gas_budget}"
             )
         for inp in tx.inputs:
             if isinstance(inp, OwnedInput):
@@ -386,7 +395,8 @@ class Ledger(CommandsMixin):
         obj = self.objects.get(ref.object_id)
         if obj is None:
             raise Rejected(
-                f"Could not find the referenced object {ref.object_id} at version {ref.version}"
+                f"{INPUT_ERROR}Could not find the referenced object {ref.object_id} at "
+                f"version {ref.version}"
             )
         if obj.owner.kind == "shared":
             raise Rejected(f"Object {ref.object_id} is shared and cannot be used as owned")
@@ -397,12 +407,12 @@ class Ledger(CommandsMixin):
             )
         if obj.version != ref.version:
             raise Rejected(
-                f"Object ID {ref.object_id} Version {ref.version} Digest {ref.digest} is not "
-                f"available for consumption, current version: {obj.version}"
+                f"{INPUT_ERROR}Object ID {ref.object_id} Version {ref.version} Digest "
+                f"{ref.digest} is not available for consumption, current version: {obj.version}"
             )
         if obj.digest != ref.digest:
             raise Rejected(
-                f"Invalid Object digest for object {ref.object_id}. Expected digest : "
+                f"{INPUT_ERROR}Invalid Object digest for object {ref.object_id}. Expected digest : "
                 f"{obj.digest}, given digest : {ref.digest}"
             )
         if obj.owner.kind == "address" and obj.owner.address != owner:
@@ -442,12 +452,16 @@ class Ledger(CommandsMixin):
         for ref in refs:
             holder = self.locks.get((ref.object_id, ref.version))
             if holder is not None and holder != digest:
-                self.equivocated[ref.object_id] = (self.epoch, holder)
-                self._changed()
+                if self.strict_locks:  # the older rule: equivocated until the epoch ends
+                    self.equivocated[ref.object_id] = (self.epoch, holder)
+                    self._changed()
+                # sui-core transaction_driver: non-retriable ObjectLockConflict,
+                # sui-rpc-api maps it to FAILED_PRECONDITION
                 raise Rejected(
-                    f"Object ({ref.object_id}, SequenceNumber({ref.version}), {ref.digest}) "
-                    f"already locked by a different transaction: {holder}. The object is "
-                    "equivocated and cannot be used until the end of the epoch",
+                    "Transaction is rejected as invalid by more than 1/3 of validators by "
+                    "stake (non-retriable). Non-retriable errors: [Object "
+                    f"({ref.object_id}, SequenceNumber({ref.version}), {ref.digest}) "
+                    f"already locked by a different transaction: {holder}]",
                     "FAILED_PRECONDITION",
                 )
         for ref in refs:

@@ -51,6 +51,7 @@ class LocalSui:
         sampling_probability: float = DEFAULT_SAMPLING_PROBABILITY,
         state_file: Path | None = None,
         upgraded_package: bool = False,
+        strict_locks: bool = False,
     ) -> None:
         self.seed = seed
         self.upgraded_package = upgraded_package
@@ -60,6 +61,7 @@ class LocalSui:
             reference_gas_price=reference_gas_price,
             chain_id=bcs_b58(blake2b256(f"sui-localnet-chain/{seed}".encode())),
         )
+        self.ledger.strict_locks = strict_locks
         self.package_id = _derived(seed, "atoma-package")
         self.atoma_db_id = _derived(seed, "atoma-db")
         self.runtime = AtomaRuntime(

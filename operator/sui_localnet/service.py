@@ -579,7 +579,11 @@ class TransactionExecutionService(_Base):
         )
         if self.faults.take_lost_response():
             self.faults.lost_responses.append(result.digest)
-            raise GRPCError(Status.UNAVAILABLE, "connection reset: response lost (injected fault)")
+            # what a node says when finality takes longer than its wait: it keeps trying
+            raise GRPCError(
+                Status.UNAVAILABLE,
+                "Transaction timed-out before finality could be reached (injected fault)",
+            )
         mask = proto.requested(req.read_mask, ["effects.status", "checkpoint"])
         return sp.ExecuteTransactionResponse(
             transaction=proto.prune(proto.executed_proto(result), mask)

@@ -94,6 +94,9 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "log_format" $v.logFormat
 }}
 {{- with $v.atoma.packageId }}{{ $_ := set $cfg "package_id" . }}{{ end }}
+{{- with $v.sui.executeTimeoutSeconds }}{{ $_ := set $cfg "sui_execute_timeout_seconds" . }}{{ end }}
+{{- with $v.sui.streamTimeoutSeconds }}{{ $_ := set $cfg "sui_stream_timeout_seconds" . }}{{ end }}
+{{- if not (kindIs "invalid" $v.follower.startCheckpoint) }}{{ $_ := set $cfg "follower_start_checkpoint" (int64 $v.follower.startCheckpoint) }}{{ end }}
 {{- with $v.atoma.typeOriginPackageId }}{{ $_ := set $cfg "type_origin_package_id" . }}{{ end }}
 {{- with $v.atoma.dbId }}{{ $_ := set $cfg "atoma_db_id" . }}{{ end }}
 {{- if not (kindIs "invalid" $v.gas.price) }}{{ $_ := set $cfg "gas_price" (int64 $v.gas.price) }}{{ end }}

@@ -156,7 +156,7 @@ class SuiGateway:
         signer: Signer,
         *,
         request_timeout: float = 10.0,
-        execute_timeout: float = 30.0,
+        execute_timeout: float = 120.0,
         stream_timeout: float = 60.0,
     ) -> None:
         quiet_pysui_logging()
@@ -203,6 +203,8 @@ class SuiGateway:
         _raise_failure(what, result.result_string)
 
     def _check_retryable(self, what: str, failure: _RpcFailure) -> None:
+        """UNAVAILABLE, a deadline and the like: the node may still act on the request (on
+        execute: no finality within its 90 s wait, it keeps trying): outcome unknown."""
         if failure.status in _RETRYABLE or failure.status is None:
             raise ChainUnavailable(f"{what}: {_status_name(failure.status)}: {failure.message}")
 
@@ -359,7 +361,8 @@ class SuiGateway:
 
     def _reject_or_raise(self, what: str, failure: _RpcFailure) -> NoReturn:
         self._check_retryable(what, failure)
-        raise TransactionRejected(classify_rejection(failure.message), failure.message)
+        code = failure.status.name if failure.status is not None else None
+        raise TransactionRejected(classify_rejection(failure.message, code), failure.message)
 
     async def get_transaction(self, digest: str) -> TxOutcome | None:
         try:
