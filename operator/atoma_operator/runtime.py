@@ -57,6 +57,7 @@ class Runtime:
             request_timeout=settings.sui_request_timeout_seconds,
             execute_timeout=settings.sui_execute_timeout_seconds,
             stream_timeout=settings.sui_stream_timeout_seconds,
+            ca_file=settings.sui_ca_file,
         )
         kube = kube or Kube()
         gas = GasCoinManager(gateway, owner=signer.address)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Sui full-node gRPC endpoint; https:// opens TLS, http:// a plaintext channel.",
     )
     sui_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    sui_ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of CAs trusted for an https:// endpoint instead of the "
+        "system's (a node with a private CA).",
+    )
     sui_execute_timeout_seconds: float = Field(
         default=120.0,
         gt=0,

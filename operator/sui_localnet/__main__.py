@@ -53,6 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "original id, as after a Sui package upgrade",
     )
     p.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="serve gRPC over TLS with a throwaway CA written here (ca.crt, server.crt, "
+        "server.key); clients trust ca.crt",
+    )
+    p.add_argument(
         "--strict-locks",
         action="store_true",
         help="the older lock rule: an object raced for stays refused until the epoch ends "
@@ -139,8 +146,17 @@ async def run(args: argparse.Namespace) -> None:
         upgraded_package=args.upgraded_package,
         strict_locks=args.strict_locks,
     )
-    await node.start(args.host, args.port, None if args.admin_port < 0 else args.admin_port)
+    tls = None
+    if args.tls_dir is not None:
+        from atoma_dev.pki import generate_server_pki
+
+        pki = generate_server_pki(args.tls_dir, common_name="sui-localnet")
+        tls = (pki.cert, pki.key)
+    admin_port = None if args.admin_port < 0 else args.admin_port
+    await node.start(args.host, args.port, admin_port, tls=tls)
     info = provision(node, args)
+    if args.tls_dir is not None:
+        info["ca_file"] = str(args.tls_dir / "ca.crt")
     _print_info(info)
     if args.info_file is not None:
         args.info_file.parent.mkdir(parents=True, exist_ok=True)

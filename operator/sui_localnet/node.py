@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class LocalSui:
         self.host = "127.0.0.1"
         self.port = 0
         self.admin_port: int | None = None
+        self.tls = False
 
     def _register_packages(self) -> None:
         if self.upgraded_package:
@@ -99,12 +101,27 @@ class LocalSui:
     # --- servers ---------------------------------------------------------------------
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int | None = None,
+        *,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
-        """Serve gRPC on `port` (0 = any free port) and, if given, the admin HTTP API."""
+        """Serve gRPC on `port` (0 = any free port) and, if given, the admin HTTP API.
+
+        `tls` = (certificate chain PEM, key PEM): serve gRPC over TLS (https://), as real
+        full nodes do; the admin API stays plain HTTP.
+        """
         self.host = host
         self._grpc = Server(services(self.ledger, self.faults))
-        await self._grpc.start(host, port)
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            context.set_alpn_protocols(["h2"])
+            self.tls = True
+        await self._grpc.start(host, port, ssl=context)
         listener: Any = self._grpc._server  # grpclib exposes no public bound-address API
         self.port = listener.sockets[0].getsockname()[1]
         if admin_port is not None:
@@ -124,6 +141,9 @@ class LocalSui:
 
     @property
     def grpc_url(self) -> str:
+        if self.tls:  # the certificate names localhost, not the bind address
+            host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
+            return f"https://{host}:{self.port}"
         return f"http://{self.host}:{self.port}"
 
     @property

@@ -126,6 +126,19 @@ def parse_endpoint(url: str) -> tuple[str, int, bool]:
     return parsed.hostname, port, tls
 
 
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Verifying client context for https:// endpoints: the system's trust store, or only
+    `ca_file` (a PEM bundle) when given. Certificates and host names are always checked."""
+    try:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the Sui CA bundle {ca_file}: {exc}") from None
+    context.set_alpn_protocols(["h2"])  # gRPC runs over HTTP/2
+    return context
+
+
 def _pysui_config(url: str) -> PysuiConfiguration:
     """A key-less in-memory pysui configuration naming the endpoint.
 
@@ -158,6 +171,7 @@ class SuiGateway:
         request_timeout: float = 10.0,
         execute_timeout: float = 120.0,
         stream_timeout: float = 60.0,
+        ca_file: Path | None = None,
     ) -> None:
         quiet_pysui_logging()
         host, port, tls = parse_endpoint(url)
@@ -169,7 +183,9 @@ class SuiGateway:
         self._client = GrpcProtocolClient(pysui_config=_pysui_config(f"http://{host}:{port}"))
         # pysui always opens TLS; open the channel ourselves so http:// is plaintext.
         self._client._channel.close()
-        self._client._channel = Channel(host=host, port=port, ssl=True if tls else None)
+        self._client._channel = Channel(
+            host=host, port=port, ssl=tls_context(ca_file) if tls else None
+        )
         self._shared_versions: dict[str, int] = {}
 
     @property
@@ -491,6 +507,11 @@ def _raise_failure(what: str, result_string: object) -> NoReturn:
         text = " ".join(str(part) for part in result_string)
     else:
         text = str(result_string)
+    if "CERTIFICATE_VERIFY_FAILED" in text:  # nothing reached the node; retrying won't help
+        raise ChainError(
+            f"{what}: the node's TLS certificate is not trusted (set ATOMA_SUI_CA_FILE to "
+            f"the CA bundle that signed it): {text}"
+        )
     raise ChainError(f"{what}: {text}")
 
 
