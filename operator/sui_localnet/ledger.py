@@ -67,8 +67,17 @@ from .txdata import (
 
 DEFAULT_REFERENCE_GAS_PRICE = 1000
 BASE_COMPUTATION_UNITS = 1000  # also the minimum budget, in units of the gas price
-MOVE_CALL_UNITS = 1000
-OTHER_COMMAND_UNITS = 100
+TX_BASE_UNITS = 200  # estimates, not measured on a real node (README: "Gas")
+MOVE_CALL_UNITS = 1500  # an Atoma db call (Random, dynamic fields, events): the 5,000 bucket
+OTHER_COMMAND_UNITS = 100  # split/merge/transfer: a plain coin transfer stays in 1,000
+COMPUTATION_BUCKETS = (1_000, 5_000, 10_000, 20_000, 50_000, 200_000, 1_000_000, 5_000_000)
+"""Sui charges computation by bucket: units are rounded up to the next of these
+(sui-types gas_model/gas_v2.rs, computation_bucket; the last is max_bucket_cost)."""
+
+
+def bucketize(units: int) -> int:
+    """Computation units as Sui charges them: the smallest bucket that holds `units`."""
+    return next((b for b in COMPUTATION_BUCKETS if units <= b), COMPUTATION_BUCKETS[-1])
 MAX_TX_GAS = 50_000_000_000
 MAX_GAS_PRICE = 100_000  # protocol max_gas_price (MIST)
 INPUT_ERROR = "Error checking transaction input objects: "
@@ -331,7 +340,7 @@ class Ledger(CommandsMixin):
         ):
             raise Rejected("Transaction Expired")
         rgp = self.reference_gas_price
-        if tx.gas_price > MAX_GAS_PRICE:
+        if tx.gas_price >= MAX_GAS_PRICE:  # sui-types SuiGasStatus::new: `>=` max_gas_price
             raise Rejected(f"Gas price cannot exceed {MAX_GAS_PRICE} mist")
         if tx.gas_price < rgp:
             raise Rejected(f"Gas price {tx.gas_price} under reference gas price (RGP) {rgp}")
@@ -519,15 +528,19 @@ class Ledger(CommandsMixin):
             self._restore(snapshots)
             run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
 
-        computation = tx.gas_price * (
-            BASE_COMPUTATION_UNITS
+        computation = tx.gas_price * bucketize(
+            TX_BASE_UNITS
             + sum(
                 MOVE_CALL_UNITS if isinstance(c, MoveCallCmd) else OTHER_COMMAND_UNITS
                 for c in tx.commands
             )
         )
         gas = self._gas(run, computation)
-        if error is None and gas.computation_cost + gas.storage_cost > tx.gas_budget:
+        # sui-types charge_storage_and_rebate: the storage cost net of the sender's rebate
+        # must fit in what the budget leaves after computation
+        if error is None and gas.storage_cost - gas.storage_rebate > max(
+            0, tx.gas_budget - gas.computation_cost
+        ):
             error = ExecError(
                 "INSUFFICIENT_GAS", "InsufficientGas: gas budget exhausted", command=None
             )

@@ -79,7 +79,7 @@ async def me() -> AsyncIterator[Me]:
         (RGP, 51 * 10**9, RejectionKind.GAS_BUDGET_TOO_HIGH, "is higher than max"),
         (RGP, 2 * 10**9, RejectionKind.GAS_BALANCE_TOO_LOW, "lower than the needed amount"),
         (RGP - 1, 10**8, RejectionKind.GAS_PRICE_TOO_LOW, "under reference gas price"),
-        (100_001, 2 * 10**8, RejectionKind.GAS_PRICE_TOO_HIGH, "cannot exceed 100000"),
+        (100_000, 2 * 10**8, RejectionKind.GAS_PRICE_TOO_HIGH, "cannot exceed 100000"),
     ],
     ids=["budget-low", "budget-high", "balance-low", "price-low", "price-high"],
 )
@@ -128,3 +128,23 @@ async def test_failed_precondition_is_a_lock_conflict_whatever_the_text(me: Me) 
         await me.gateway.execute(rival)
     assert info.value.kind is RejectionKind.LOCK_CONFLICT and info.value.is_equivocation
     assert (await first).succeeded
+
+
+async def test_budget_from_simulation_executes_and_is_far_below_the_default(me: Me) -> None:
+    """Simulate, size the budget as the SDK does, sign with it: it executes, and the
+    computation is one of Sui's buckets (x price)."""
+    from atoma_operator.sui.budget import plan_budget
+
+    probe = await me.tx(budget=50_000_000)
+    simulated = await me.gateway.simulate(probe)
+    cost = simulated.gas_cost
+    assert cost is not None and cost.computation % RGP == 0
+    assert cost.computation // RGP in (1_000, 5_000, 10_000, 20_000, 50_000)
+    plan = plan_budget(cost, price=RGP, ceiling=50_000_000)
+    assert plan.fits and plan.budget < 50_000_000 // 2
+    tx = await me.gateway.build_and_sign(
+        await me.settle_call(), gas_coin=probe.gas_coin, gas_price=RGP, gas_budget=plan.budget
+    )
+    outcome = await me.gateway.execute(tx)
+    assert outcome.succeeded and outcome.gas_used_mist <= plan.budget
+    print(f"try_settle_stack on the stand-in: {cost} -> budget {plan.budget}")

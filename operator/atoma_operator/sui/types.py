@@ -92,6 +92,15 @@ class ExecutionStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class GasCost:
+    """The effects' gas summary (MIST): what a simulation says a transaction costs."""
+
+    computation: int
+    storage: int
+    rebate: int
+
+
+@dataclass(frozen=True)
 class TxOutcome:
     """The effects of an executed (or simulated) transaction, as far as we need them."""
 
@@ -105,6 +114,7 @@ class TxOutcome:
     events: tuple[ChainEvent, ...] = field(default=())
     checkpoint: int | None = None
     epoch: int | None = None
+    gas_cost: GasCost | None = None
 
     @property
     def succeeded(self) -> bool:
