@@ -78,6 +78,8 @@ COMPUTATION_BUCKETS = (1_000, 5_000, 10_000, 20_000, 50_000, 200_000, 1_000_000,
 def bucketize(units: int) -> int:
     """Computation units as Sui charges them: the smallest bucket that holds `units`."""
     return next((b for b in COMPUTATION_BUCKETS if units <= b), COMPUTATION_BUCKETS[-1])
+
+
 MAX_TX_GAS = 50_000_000_000
 MAX_GAS_PRICE = 100_000  # protocol max_gas_price (MIST)
 INPUT_ERROR = "Error checking transaction input objects: "
