@@ -56,6 +56,9 @@ class Follower:
         self._epoch: int | None = None
         self._last_tip = clock()
         self._degraded_since: float | None = None
+        self._unrefreshed: set[int] = set()
+        """Stacks whose events were read (the cursor moved past them) but whose tickets
+        were not re-read yet: carried to the next tick until a refresh succeeds."""
 
     @property
     def degraded(self) -> bool:
@@ -95,7 +98,7 @@ class Follower:
             await self._load_cursor()
             self._loaded = True
         failures: list[BaseException] = []
-        stacks: set[int] = set()
+        stacks: set[int] = set(self._unrefreshed)
         epoch: int | None = None
         try:
             epoch = await self._check_epoch(stacks)
@@ -112,10 +115,12 @@ class Follower:
         if sweep:  # bounded by open resources, not by all resources
             for key in self._rt.registry.open_resources():
                 stacks |= self._rt.registry.stacks_of(key)
+        self._unrefreshed = stacks
         if epoch is not None:
             try:
                 for sid in sorted(stacks):
                     await self.refresh_stack(sid, epoch)
+                    self._unrefreshed.discard(sid)
                 if sweep:
                     self._sweep = False
             except ChainError as exc:

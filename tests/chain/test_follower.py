@@ -283,3 +283,26 @@ async def test_lag_grows_while_ticks_fail(
         await follower.tick()
     follower._report_lag()
     assert _value(metrics.FOLLOWER_LAG) == 30
+
+
+async def test_events_read_while_the_epoch_read_fails_are_not_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    follower = harness.follower()
+    assert await follower.tick()
+    stack = await harness.settle()
+    key = harness.settling_resource("r", stack)
+    harness.rt.kube.objects[key]["status"]["stacks"][0].pop("disputeSettledAtEpoch", None)
+    follower._epoch = await harness.rt.gateway.current_epoch()  # no epoch change: no sweep
+    real = harness.rt.gateway.current_epoch
+
+    async def down() -> Any:
+        raise ChainUnavailable("GetEpoch: node unreachable")
+
+    monkeypatch.setattr(harness.rt.gateway, "current_epoch", down)
+    with pytest.raises(ChainUnavailable):
+        await follower.tick()  # the event was read, the cursor moved past it
+    assert "disputeSettledAtEpoch" not in harness.rt.kube.objects[key]["status"]["stacks"][0]
+    monkeypatch.setattr(harness.rt.gateway, "current_epoch", real)
+    assert await follower.tick()
+    assert harness.rt.kube.objects[key]["status"]["stacks"][0]["disputeSettledAtEpoch"] >= 0
