@@ -148,3 +148,40 @@ async def test_budget_from_simulation_executes_and_is_far_below_the_default(me: 
     outcome = await me.gateway.execute(tx)
     assert outcome.succeeded and outcome.gas_used_mist <= plan.budget
     print(f"try_settle_stack on the stand-in: {cost} -> budget {plan.budget}")
+
+
+async def test_list_events_answers_as_sui_does(me: Me) -> None:
+    """SCAN_LIMIT is not the tip; a cursor or start below the pruning floor is
+    OUT_OF_RANGE; a node without RPC indexes is UNAVAILABLE "rpc indexes are disabled"."""
+    from atoma_operator.atoma.events import event_type
+    from atoma_operator.sui.errors import EventCursorRejected, EventsNotServed
+
+    prefix = event_type(me.node.package_id, "")
+    for _ in range(3):
+        assert (await me.gateway.execute(await me.tx())).succeeded
+    me.node.faults.events_scan_limit = 1
+    first = await me.gateway.list_events(event_type_prefix=prefix, after=None, limit=50)
+    assert not first.at_tip and first.next_cursor
+    me.node.faults.events_scan_limit = None
+    rest = await me.gateway.list_events(event_type_prefix=prefix, after=first.next_cursor, limit=50)
+    assert rest.at_tip and len(first.events) + len(rest.events) == 3
+
+    me.node.faults.pruning_floor = me.node.ledger.checkpoints[-1].sequence_number
+    with pytest.raises(EventCursorRejected) as below:
+        await me.gateway.list_events(event_type_prefix=prefix, after=first.next_cursor, limit=5)
+    assert below.value.reason == "out_of_range"
+    with pytest.raises(EventCursorRejected):
+        await me.gateway.list_events(
+            event_type_prefix=prefix, after=None, limit=5, start_checkpoint=0
+        )
+    clamped = await me.gateway.list_events(event_type_prefix=prefix, after=None, limit=5)
+    assert len(clamped.events) <= 1  # an open start is clamped to the floor
+    assert await me.gateway.ledger_bounds() == (me.node.faults.pruning_floor,) * 2
+
+    with pytest.raises(EventCursorRejected) as invalid:
+        await me.gateway.list_events(event_type_prefix=prefix, after="AAAA", limit=5)
+    assert invalid.value.reason == "invalid"
+
+    me.node.faults.events_disabled = True
+    with pytest.raises(EventsNotServed, match="rpc indexes are disabled"):
+        await me.gateway.list_events(event_type_prefix=prefix, after=None, limit=5)
