@@ -56,6 +56,7 @@ class Follower:
         self._epoch: int | None = None
         self._last_tip = clock()
         self._degraded_since: float | None = None
+        self._restarted = False  # the last event read ended in a cursor restart
         self._unrefreshed: set[int] = set()
         """Stacks whose events were read (the cursor moved past them) but whose tickets
         were not re-read yet: carried to the next tick until a refresh succeeds."""
@@ -177,8 +178,12 @@ class Follower:
             metrics.FOLLOWER_EVENT_STREAM.set(0)
             return True
         except EventCursorRejected as exc:
+            again = self._restarted
             await self._restart(exc)
-            return False
+            # retry at once from the new start point, but never spin on a node that
+            # keeps refusing: a second refusal in a row waits for the poll interval
+            return again
+        self._restarted = False
         if self._degraded_since is not None:
             log.info("chain follower: the node serves ListEvents again")
             self._degraded_since = None
@@ -209,6 +214,7 @@ class Follower:
             "checkpoint and re-reading the tickets of open resources"
         )
         log.warning("chain follower: %s", message)
+        self._restarted = True
         self._cursor = None
         self._start_checkpoint = None  # an explicit start below the floor is refused too
         self._sweep = True

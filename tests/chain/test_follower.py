@@ -306,3 +306,11 @@ async def test_events_read_while_the_epoch_read_fails_are_not_lost(
     monkeypatch.setattr(harness.rt.gateway, "current_epoch", real)
     assert await follower.tick()
     assert harness.rt.kube.objects[key]["status"]["stacks"][0]["disputeSettledAtEpoch"] >= 0
+
+
+async def test_a_node_that_keeps_refusing_does_not_spin(harness: Harness) -> None:
+    follower = harness.follower()
+    assert await follower.tick()
+    harness.node.faults.pruning_floor = 10**6  # above the tip: every start is refused
+    assert not await follower.tick()  # first refusal: restart at once
+    assert await follower.tick()  # refused again: wait for the poll interval
