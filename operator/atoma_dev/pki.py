@@ -191,3 +191,44 @@ def generate_pki(
         sa_private_key=_write(directory / "sa.key", _key_pem(sa_key), secret=True),
         sa_public_key=_write(directory / "sa.pub", sa_public, secret=False),
     )
+
+
+@dataclass(frozen=True)
+class ServerPki:
+    """A fresh CA and one serving certificate it signed (PEM paths)."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+
+def generate_server_pki(
+    directory: Path,
+    *,
+    common_name: str,
+    dns_names: tuple[str, ...] = ("localhost",),
+    ips: tuple[str, ...] = ("127.0.0.1",),
+    validity: dt.timedelta = dt.timedelta(days=30),
+) -> ServerPki:
+    """Write a throwaway CA and a server certificate for `dns_names`/`ips` (e.g. the Sui
+    stand-in serving https://, so clients are tested with a CA bundle)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _self_signed_ca(ca_key, validity)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    cert = _issue(
+        _name(common_name),
+        key.public_key(),
+        ca,
+        ca_key,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        validity,
+        sans,
+    )
+    return ServerPki(
+        ca_cert=_write(directory / "ca.crt", _cert_pem(ca), secret=False),
+        cert=_write(directory / "server.crt", _cert_pem(cert), secret=False),
+        key=_write(directory / "server.key", _key_pem(key), secret=True),
+    )

@@ -6,6 +6,14 @@ by kopf's watch), reads that stack's ticket (the authoritative state) and rewrit
 affected entries. Everything written derives from the ticket, so replaying an event
 after a restart changes nothing. When the epoch changes, stacks waiting for their
 dispute period re-check. Cost grows with chain events, not with the number of resources.
+
+Each tick has three independent steps, so one failing never stops the others: the epoch
+check (releases suspect gas coins, re-checks open resources), the event read, and the
+ticket reads. Without a saved cursor the follower starts at the current checkpoint (or
+`follower_start_checkpoint`) and reads the tickets of every open resource once for what
+happened before. A cursor the node refuses (below its pruning floor, or invalid) restarts
+it the same way. A node that does not serve ListEvents (RPC indexes disabled, the
+default) degrades it to reading the tickets of open resources every tick.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from atoma_operator.reconcile.settlement import apply_ticket
 from atoma_operator.reconcile.settlement import conclude as conclude_settlement
 from atoma_operator.resources.attestation import AttestationPhase, AttestationStatus
 from atoma_operator.resources.stack_settlement import SettlementPhase, StackSettlementStatus
-from atoma_operator.sui.errors import ChainError
+from atoma_operator.sui.errors import ChainError, EventCursorRejected, EventsNotServed
 
 if TYPE_CHECKING:
     from atoma_operator.runtime import Runtime
@@ -33,33 +41,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CURSOR_KEY = "eventCursor"
 FOLLOWED = {SettlementPhase.SETTLING, SettlementPhase.SETTLED}
+EVENTS_PROBE_SECONDS = 300.0
+"""While degraded, how often to ask ListEvents again (a node may enable its indexes)."""
 
 
 class Follower:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, clock: Any = time.monotonic) -> None:
         self._rt = runtime
-        settings = runtime.settings
-        assert settings.package_id is not None
-        self._prefix = event_type(settings.package_id, "")
+        self._clock = clock
         self._cursor: str | None = None
         self._saved_cursor: str | None = None
+        self._loaded = False
+        self._start_checkpoint: int | None = runtime.settings.follower_start_checkpoint
+        self._sweep = False  # read every open resource's ticket on the next tick
         self._epoch: int | None = None
-        self._last_tip = time.monotonic()
+        self._last_tip = clock()
+        settings = runtime.settings
         self._claimed = ClaimedStacksFeed(
             runtime.kube, settings.operator_namespace, [b.node_small_id for b in settings.badges]
         )
+        self._degraded_since: float | None = None
+        self._restarted = False  # the last event read ended in a cursor restart
+        self._unrefreshed: set[int] = set()
+        """Stacks whose events were read (the cursor moved past them) but whose tickets
+        were not re-read yet: carried to the next tick until a refresh succeeds."""
+
+    @property
+    def degraded(self) -> bool:
+        """True while the node does not serve ListEvents and tickets are read instead."""
+        return self._degraded_since is not None
 
     async def run(self) -> None:
         """Poll until cancelled; failures back off instead of spinning."""
         settings = self._rt.settings
         delay = settings.follower_interval_seconds
-        loaded = False
         while True:
             try:
-                if not loaded:  # inside the loop: the apiserver may be down at start-up
-                    await self._load_cursor()
-                    await self._claimed.load()
-                    loaded = True
                 at_tip = await self.tick()
                 delay = settings.follower_interval_seconds
                 if not at_tip:
@@ -72,20 +89,117 @@ class Follower:
             except Exception:
                 log.exception("chain follower pass failed; retrying in %.1fs", delay)
                 delay = min(delay * 2, settings.retry_max_seconds)
+            finally:
+                self._report_lag()
             # A poll interval, not synchronisation: the chain offers no push to wait on here.
             await asyncio.sleep(delay)
 
     async def tick(self) -> bool:
-        """Read one page of events and apply it; True when the stream is at its tip."""
+        """One pass; True when the event stream (or the degraded sweep) is at its tip.
+
+        Raises the first failure after all steps ran, so `run` backs off and the lag
+        gauge keeps growing while passes fail.
+        """
+        if not self._loaded:  # inside the loop: the apiserver may be down at start-up
+            await self._load_cursor()
+            await self._claimed.load()
+            self._loaded = True
+        failures: list[BaseException] = []
+        stacks: set[int] = set(self._unrefreshed)
+        epoch: int | None = None
+        try:
+            epoch = await self._check_epoch(stacks)
+        except ChainError as exc:
+            metrics.FOLLOWER_FAILURES.labels("epoch").inc()
+            failures.append(exc)
+        at_tip = True
+        try:
+            at_tip = await self._read_events(stacks)
+        except ChainError as exc:
+            metrics.FOLLOWER_FAILURES.labels("events").inc()
+            failures.append(exc)
+        sweep = self._sweep or self.degraded
+        if sweep:  # bounded by open resources, not by all resources
+            for key in self._rt.registry.open_resources():
+                stacks |= self._rt.registry.stacks_of(key)
+        self._unrefreshed = stacks
+        if epoch is not None:
+            try:
+                for sid in sorted(stacks):
+                    await self.refresh_stack(sid, epoch)
+                    self._unrefreshed.discard(sid)
+                if sweep:
+                    self._sweep = False
+            except ChainError as exc:
+                metrics.FOLLOWER_FAILURES.labels("tickets").inc()
+                failures.append(exc)
+        await self._claimed.flush()
+        await self._save_cursor()
+        self._update_gauges()
+        if failures:
+            raise failures[0]
+        if at_tip:
+            self._last_tip = self._clock()
+        return at_tip
+
+    async def _check_epoch(self, stacks: set[int]) -> int:
+        """Read the epoch; on a change release suspect coins and re-check open resources."""
         rt = self._rt
-        page = await rt.gateway.list_events(
-            event_type_prefix=self._prefix, after=self._cursor, limit=rt.settings.follower_page_size
-        )
-        stacks: set[int] = set()
+        epoch = await rt.gateway.current_epoch()
+        if epoch != self._epoch:
+            if self._epoch is not None:
+                rt.ctx.epoch_changed()
+            self._epoch = epoch
+            for key in rt.registry.open_resources():
+                stacks |= rt.registry.stacks_of(key)
+        return epoch
+
+    async def _read_events(self, stacks: set[int]) -> bool:
+        """One page of events into `stacks`; True at the tip. Handles a refused cursor
+        and a node without ListEvents itself (no exception for either)."""
+        rt = self._rt
+        now = self._clock()
+        if self._degraded_since is not None and now - self._degraded_since < EVENTS_PROBE_SECONDS:
+            return True
+        if self._cursor is None and self._start_checkpoint is None:
+            _, latest = await rt.gateway.ledger_bounds()
+            self._start_checkpoint = latest + 1  # the ticket sweep covers up to `latest`
+            self._sweep = True  # what happened before the start point: read the tickets
+            log.info("chain follower starts at checkpoint %d", self._start_checkpoint)
+        origin = await rt.ctx.tickets.packages.type_origin()  # events carry the types' id
+        try:
+            page = await rt.gateway.list_events(
+                event_type_prefix=event_type(origin, ""),
+                after=self._cursor,
+                limit=rt.settings.follower_page_size,
+                start_checkpoint=self._start_checkpoint if self._cursor is None else None,
+            )
+        except EventsNotServed as exc:
+            if self._degraded_since is None:
+                log.warning(
+                    "chain follower: the node does not serve ListEvents (%s); reading the "
+                    "tickets of open resources every tick instead",
+                    exc,
+                )
+            self._degraded_since = now
+            metrics.FOLLOWER_EVENT_STREAM.set(0)
+            return True
+        except EventCursorRejected as exc:
+            again = self._restarted
+            await self._restart(exc)
+            # retry at once from the new start point, but never spin on a node that
+            # keeps refusing: a second refusal in a row waits for the poll interval
+            return again
+        self._restarted = False
+        if self._degraded_since is not None:
+            log.info("chain follower: the node serves ListEvents again")
+            self._degraded_since = None
+            self._sweep = True  # events missed while degraded
+        metrics.FOLLOWER_EVENT_STREAM.set(1)
         for event in page.events:
             metrics.FOLLOWER_EVENTS.labels(event.name).inc()
             try:
-                parsed = parse_event(event, package_id=rt.settings.package_id)
+                parsed = parse_event(event, package_id=origin)
             except EventParseError as exc:
                 log.warning(
                     "skipping malformed %s event in %s: %s", event.name, event.tx_digest, exc
@@ -94,25 +208,36 @@ class Follower:
             self._claimed.observe(parsed)
             if parsed is not None and rt.registry.resources_for(parsed.stack_small_id):
                 stacks.add(parsed.stack_small_id)
-        epoch = await rt.gateway.current_epoch()
-        if epoch != self._epoch:
-            if self._epoch is not None:
-                rt.ctx.epoch_changed()
-            self._epoch = epoch
-            for key in rt.registry.open_resources():
-                stacks |= rt.registry.stacks_of(key)
-        for sid in sorted(stacks):
-            await self.refresh_stack(sid, epoch)
         if page.next_cursor is not None:
             self._cursor = page.next_cursor
-        await self._claimed.flush()
-        await self._save_cursor()
-        now = time.monotonic()
-        if page.at_tip:
-            self._last_tip = now
-        metrics.FOLLOWER_LAG.set(now - self._last_tip)
-        self._update_gauges()
+            self._start_checkpoint = None
         return page.at_tip
+
+    async def _restart(self, exc: EventCursorRejected) -> None:
+        """Drop a cursor the node will never accept: start again at the current checkpoint
+        and read the tickets of every open resource for what happened in between."""
+        metrics.FOLLOWER_CURSOR_RESETS.labels(exc.reason).inc()
+        message = (
+            f"the node refused the event cursor ({exc}); restarting from the current "
+            "checkpoint and re-reading the tickets of open resources"
+        )
+        log.warning("chain follower: %s", message)
+        self._restarted = True
+        self._cursor = None
+        self._start_checkpoint = None  # an explicit start below the floor is refused too
+        self._sweep = True
+        s = self._rt.settings
+        state = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": s.state_configmap, "namespace": s.operator_namespace},
+        }
+        await self._rt.kube.post_event(
+            state, type_="Warning", reason="EventCursorReset", message=message
+        )
+
+    def _report_lag(self) -> None:
+        metrics.FOLLOWER_LAG.set(self._clock() - self._last_tip)
 
     async def refresh_stack(self, sid: int, epoch: int) -> None:
         """Re-derive every followed entry of stack `sid` from its ticket."""
@@ -180,14 +305,15 @@ class Follower:
     async def _load_cursor(self) -> None:
         s = self._rt.settings
         data = await self._rt.kube.get_config_map(s.operator_namespace, s.state_configmap)
-        self._cursor = self._saved_cursor = (data or {}).get(CURSOR_KEY)
+        self._cursor = self._saved_cursor = (data or {}).get(CURSOR_KEY) or None
 
     async def _save_cursor(self) -> None:
-        if self._cursor is None or self._cursor == self._saved_cursor:
+        if self._cursor == self._saved_cursor:
             return
         s = self._rt.settings
+        # "" clears a refused cursor, so a restart does not try it again
         await self._rt.kube.put_config_map(
-            s.operator_namespace, s.state_configmap, {CURSOR_KEY: self._cursor}
+            s.operator_namespace, s.state_configmap, {CURSOR_KEY: self._cursor or ""}
         )
         self._saved_cursor = self._cursor
 

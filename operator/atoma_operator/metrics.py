@@ -72,6 +72,25 @@ FOLLOWER_LAG = Gauge(
     "Seconds since the chain follower last reached the tip of the event stream.",
     registry=REGISTRY,
 )
+FOLLOWER_CURSOR_RESETS = Counter(
+    "atoma_operator_follower_cursor_resets",
+    "Times the follower restarted from a safe point because the node refused its event "
+    "cursor (out_of_range: below the pruning floor; invalid).",
+    ("reason",),
+    registry=REGISTRY,
+)
+FOLLOWER_EVENT_STREAM = Gauge(
+    "atoma_operator_follower_event_stream",
+    "1 while the follower reads ListEvents; 0 while the node does not serve it (RPC indexes "
+    "disabled) and the follower reads the tickets of open resources every tick instead.",
+    registry=REGISTRY,
+)
+FOLLOWER_FAILURES = Counter(
+    "atoma_operator_follower_failures",
+    "Follower passes that failed, by step (epoch, events, tickets).",
+    ("step",),
+    registry=REGISTRY,
+)
 FOLLOWER_EVENTS = Counter(
     "atoma_operator_follower_events",
     "Atoma db events read by the chain follower, by event name.",

@@ -58,7 +58,9 @@ class Runtime:
             settings.sui_rpc_url,
             signer,
             request_timeout=settings.sui_request_timeout_seconds,
-            execute_timeout=max(settings.sui_request_timeout_seconds, 30.0),
+            execute_timeout=settings.sui_execute_timeout_seconds,
+            stream_timeout=settings.sui_stream_timeout_seconds,
+            ca_file=settings.sui_ca_file,
         )
         kube = kube or Kube()
         holds = HoldBook()
@@ -66,7 +68,12 @@ class Runtime:
             gateway, owner=signer.address, allow=settings.gas_coins, held=holds.is_held
         )
         holds.on_release(gas.wake)
-        tickets = TicketReader(gateway, package_id=settings.package_id, db_id=settings.atoma_db_id)
+        tickets = TicketReader(
+            gateway,
+            package_id=settings.package_id,
+            db_id=settings.atoma_db_id,
+            type_origin=settings.type_origin_package_id,
+        )
 
         async def read_value(namespace: str, kind: str, name: str, key: str) -> bytes:
             try:

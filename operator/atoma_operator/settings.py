@@ -58,7 +58,29 @@ class Settings(BaseSettings):
         description="Sui full-node gRPC endpoint; https:// opens TLS, http:// a plaintext channel.",
     )
     sui_request_timeout_seconds: float = Field(default=30.0, gt=0)
-    package_id: ObjectIdStr | None = Field(default=None, description="Atoma Move package id.")
+    sui_ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of CAs trusted for an https:// endpoint instead of the "
+        "system's (a node with a private CA).",
+    )
+    sui_execute_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="ExecuteTransaction deadline: longer than the node's own 90 s finality "
+        "wait, so a slow success is not turned into an unknown outcome.",
+    )
+    sui_stream_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="ListEvents deadline (a scan takes ~5 s on the node)."
+    )
+    package_id: ObjectIdStr | None = Field(
+        default=None,
+        description="Atoma package id that Move calls target: the latest version after upgrades.",
+    )
+    type_origin_package_id: ObjectIdStr | None = Field(
+        default=None,
+        description="Package id that defined the db types (ticket keys, event types): the "
+        "original id for types of the first version. None: read from the AtomaDb object's type.",
+    )
     atoma_db_id: ObjectIdStr | None = Field(default=None, description="AtomaDb shared object id.")
     badges: list[NodeBadge] = Field(default_factory=list)
 
@@ -126,6 +148,12 @@ class Settings(BaseSettings):
     )
     follower_interval_seconds: float = Field(default=2.0, gt=0)
     follower_page_size: int = Field(default=100, ge=1, le=1000)
+    follower_start_checkpoint: int | None = Field(
+        default=None,
+        ge=0,
+        description="Where the follower starts reading events when it has no saved cursor. "
+        "None: the current checkpoint, plus one ticket read of every open resource.",
+    )
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)

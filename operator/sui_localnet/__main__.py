@@ -46,6 +46,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="security level of the pre-created stacks (2 = sampling consensus)",
     )
+    p.add_argument(
+        "--upgraded-package",
+        action="store_true",
+        help="publish a second (upgraded) package id for calls; types and events keep the "
+        "original id, as after a Sui package upgrade",
+    )
+    p.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="serve gRPC over TLS with a throwaway CA written here (ca.crt, server.crt, "
+        "server.key); clients trust ca.crt",
+    )
+    p.add_argument(
+        "--strict-locks",
+        action="store_true",
+        help="the older lock rule: an object raced for stays refused until the epoch ends "
+        "(default: current Sui, only the loser of the race is refused)",
+    )
     return p.parse_args(argv)
 
 
@@ -102,7 +121,8 @@ def _print_info(info: dict[str, Any]) -> None:
         f"  admin API     : {info['admin_url'] or 'disabled'}",
         f"  chain id      : {info['chain_id']}  epoch {info['epoch']}  "
         f"RGP {info['reference_gas_price']}",
-        f"  Atoma package : {info['package_id']}",
+        f"  Atoma package : {info['package_id']} (call target)",
+        f"  type origin   : {info['original_package_id']}",
         f"  AtomaDb       : {info['atoma_db_id']} "
         f"(shared, initial version {info['atoma_db_initial_shared_version']})",
         f"  dev address   : {dev['address']}",
@@ -123,9 +143,20 @@ async def run(args: argparse.Namespace) -> None:
         reference_gas_price=args.reference_gas_price,
         sampling_probability=args.sampling_probability,
         state_file=args.state,
+        upgraded_package=args.upgraded_package,
+        strict_locks=args.strict_locks,
     )
-    await node.start(args.host, args.port, None if args.admin_port < 0 else args.admin_port)
+    tls = None
+    if args.tls_dir is not None:
+        from atoma_dev.pki import generate_server_pki
+
+        pki = generate_server_pki(args.tls_dir, common_name="sui-localnet")
+        tls = (pki.cert, pki.key)
+    admin_port = None if args.admin_port < 0 else args.admin_port
+    await node.start(args.host, args.port, admin_port, tls=tls)
     info = provision(node, args)
+    if args.tls_dir is not None:
+        info["ca_file"] = str(args.tls_dir / "ca.crt")
     _print_info(info)
     if args.info_file is not None:
         args.info_file.parent.mkdir(parents=True, exist_ok=True)

@@ -81,11 +81,20 @@ def build_app(node: LocalSui) -> web.Application:
             f.lose_responses = int(d["lose_responses"])
         if "drop_executions" in d:
             f.drop_executions = int(d["drop_executions"])
+        if "strict_locks" in d:
+            node.ledger.strict_locks = bool(d["strict_locks"])
+        if "events_disabled" in d:
+            f.events_disabled = bool(d["events_disabled"])
+        if "events_scan_limit" in d:
+            limit = d["events_scan_limit"]
+            f.events_scan_limit = None if limit is None else int(limit)
+        if "pruning_floor" in d:
+            f.pruning_floor = int(d["pruning_floor"])
         if d.get("unavailable") is True:
             f.set_unavailable(d.get("unavailable_seconds"))
         elif d.get("unavailable") is False:
             f.set_unavailable(0)
-        return f.status()
+        return {**f.status(), "strict_locks": node.ledger.strict_locks}
 
     def clear(_: dict[str, Any], __: web.Request) -> Any:
         node.faults.clear()

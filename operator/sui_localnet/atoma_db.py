@@ -21,9 +21,8 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from atoma_operator.atoma.dynfield import derive_dynamic_field_id, stack_small_id_type
-
 from .atoma_render import Field, render_bcs, render_json
+from .dynfield import derive_dynamic_field_id, stack_small_id_type
 
 U64_MAX = 2**64 - 1
 HASH_LEN = 32

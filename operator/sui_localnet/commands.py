@@ -40,7 +40,8 @@ class Run:
     created: dict[str, int] = field(default_factory=dict)  # id -> creating command
     transferred: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
-    events: list[tuple[str, str, str, Contents]] = field(default_factory=list)
+    events: list[tuple[str, str, str, str, Contents]] = field(default_factory=list)
+    """(called package, type-defining package, module, name, contents) per event."""
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
 
@@ -288,7 +289,8 @@ class CommandsMixin:
                 self._load_child(run, oid)
                 run.deleted.add(oid)
         for name, value in outcome.events:
-            run.events.append((pkg, cmd.module, name, value))
+            # Event.package_id is the called package; the type keeps the defining id.
+            run.events.append((pkg, runtime.package_id, cmd.module, name, value))
         return []
 
     def _load_child(self, run: Run, oid: str) -> StoredObject:

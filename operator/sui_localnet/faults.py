@@ -17,6 +17,9 @@ class Faults:
     execute_latency: float = 0.0  # seconds every ExecuteTransaction waits before executing
     lose_responses: int = 0  # the next N executions run, then answer UNAVAILABLE
     drop_executions: int = 0  # the next N ExecuteTransaction calls never reach execution
+    events_disabled: bool = False  # ListEvents answers as a node without RPC indexes
+    events_scan_limit: int | None = None  # checkpoints one ListEvents call may scan
+    pruning_floor: int = 0  # lowest available checkpoint; below it ListEvents: OUT_OF_RANGE
     _down_until: float | None = None  # monotonic deadline; inf = until cleared
     calls: Counter[str] = field(default_factory=Counter)
     calls_while_down: Counter[str] = field(default_factory=Counter)
@@ -59,6 +62,9 @@ class Faults:
         self.execute_latency = 0.0
         self.lose_responses = 0
         self.drop_executions = 0
+        self.events_disabled = False
+        self.events_scan_limit = None
+        self.pruning_floor = 0
         self._down_until = None
 
     def reset_counters(self) -> None:
@@ -72,6 +78,9 @@ class Faults:
             "lose_responses": self.lose_responses,
             "drop_executions": self.drop_executions,
             "unavailable": self.unavailable,
+            "events_disabled": self.events_disabled,
+            "events_scan_limit": self.events_scan_limit,
+            "pruning_floor": self.pruning_floor,
             "calls": dict(self.calls),
             "calls_while_down": dict(self.calls_while_down),
             "lost_responses": list(self.lost_responses),

@@ -67,9 +67,23 @@ from .txdata import (
 
 DEFAULT_REFERENCE_GAS_PRICE = 1000
 BASE_COMPUTATION_UNITS = 1000  # also the minimum budget, in units of the gas price
-MOVE_CALL_UNITS = 1000
-OTHER_COMMAND_UNITS = 100
+TX_BASE_UNITS = 200  # estimates, not measured on a real node (README: "Gas")
+MOVE_CALL_UNITS = 1500  # an Atoma db call (Random, dynamic fields, events): the 5,000 bucket
+OTHER_COMMAND_UNITS = 100  # split/merge/transfer: a plain coin transfer stays in 1,000
+COMPUTATION_BUCKETS = (1_000, 5_000, 10_000, 20_000, 50_000, 200_000, 1_000_000, 5_000_000)
+"""Sui charges computation by bucket: units are rounded up to the next of these
+(sui-types gas_model/gas_v2.rs, computation_bucket; the last is max_bucket_cost)."""
+
+
+def bucketize(units: int) -> int:
+    """Computation units as Sui charges them: the smallest bucket that holds `units`."""
+    return next((b for b in COMPUTATION_BUCKETS if units <= b), COMPUTATION_BUCKETS[-1])
+
+
 MAX_TX_GAS = 50_000_000_000
+MAX_GAS_PRICE = 100_000  # protocol max_gas_price (MIST)
+INPUT_ERROR = "Error checking transaction input objects: "
+"""Sui wraps UserInputError texts of the owned-input checks in this prefix."""
 STORAGE_PRICE = 76
 STORAGE_UNITS_PER_BYTE = 100
 REBATE_PERCENT = 99
@@ -122,6 +136,11 @@ class Ledger(CommandsMixin):
         self.events: list[EventRecord] = []
         self.epochs: list[EpochRecord] = []
         self.locks: dict[tuple[str, int], str] = {}
+        self.strict_locks = False
+        """False: current Sui (post-consensus locking): the loser of a race for an object
+        version is refused with the lock-conflict error and the winner's new version is
+        usable at once. True: the older rule, the object stays equivocated (refused) until
+        the epoch ends."""
         self.equivocated: dict[str, tuple[int, str]] = {}  # id -> (epoch, first tx)
         self.execution_counts: Counter[str] = Counter()
         self.listeners: list[Callable[[], None]] = []
@@ -323,6 +342,8 @@ class Ledger(CommandsMixin):
         ):
             raise Rejected("Transaction Expired")
         rgp = self.reference_gas_price
+        if tx.gas_price >= MAX_GAS_PRICE:  # sui-types SuiGasStatus::new: `>=` max_gas_price
+            raise Rejected(f"Gas price cannot exceed {MAX_GAS_PRICE} mist")
         if tx.gas_price < rgp:
             raise Rejected(f"Gas price {tx.gas_price} under reference gas price (RGP) {rgp}")
         min_budget = BASE_COMPUTATION_UNITS * tx.gas_price
@@ -347,8 +368,7 @@ class Ledger(CommandsMixin):
             total += coin.balance or 0
         if total < tx.gas_budget:
             raise Rejected(
-                f"Gas balance is {total}, not enough to pay {tx.gas_budget} with gas price "
-                f"of {tx.gas_price}"
+                f"Balance of gas object {total} is lower than the needed amount: {tx.gas_budget}"
             )
         for inp in tx.inputs:
             if isinstance(inp, OwnedInput):
@@ -386,7 +406,8 @@ class Ledger(CommandsMixin):
         obj = self.objects.get(ref.object_id)
         if obj is None:
             raise Rejected(
-                f"Could not find the referenced object {ref.object_id} at version {ref.version}"
+                f"{INPUT_ERROR}Could not find the referenced object {ref.object_id} at "
+                f"version {ref.version}"
             )
         if obj.owner.kind == "shared":
             raise Rejected(f"Object {ref.object_id} is shared and cannot be used as owned")
@@ -397,12 +418,12 @@ class Ledger(CommandsMixin):
             )
         if obj.version != ref.version:
             raise Rejected(
-                f"Object ID {ref.object_id} Version {ref.version} Digest {ref.digest} is not "
-                f"available for consumption, current version: {obj.version}"
+                f"{INPUT_ERROR}Object ID {ref.object_id} Version {ref.version} Digest "
+                f"{ref.digest} is not available for consumption, current version: {obj.version}"
             )
         if obj.digest != ref.digest:
             raise Rejected(
-                f"Invalid Object digest for object {ref.object_id}. Expected digest : "
+                f"{INPUT_ERROR}Invalid Object digest for object {ref.object_id}. Expected digest : "
                 f"{obj.digest}, given digest : {ref.digest}"
             )
         if obj.owner.kind == "address" and obj.owner.address != owner:
@@ -442,12 +463,16 @@ class Ledger(CommandsMixin):
         for ref in refs:
             holder = self.locks.get((ref.object_id, ref.version))
             if holder is not None and holder != digest:
-                self.equivocated[ref.object_id] = (self.epoch, holder)
-                self._changed()
+                if self.strict_locks:  # the older rule: equivocated until the epoch ends
+                    self.equivocated[ref.object_id] = (self.epoch, holder)
+                    self._changed()
+                # sui-core transaction_driver: non-retriable ObjectLockConflict,
+                # sui-rpc-api maps it to FAILED_PRECONDITION
                 raise Rejected(
-                    f"Object ({ref.object_id}, SequenceNumber({ref.version}), {ref.digest}) "
-                    f"already locked by a different transaction: {holder}. The object is "
-                    "equivocated and cannot be used until the end of the epoch",
+                    "Transaction is rejected as invalid by more than 1/3 of validators by "
+                    "stake (non-retriable). Non-retriable errors: [Object "
+                    f"({ref.object_id}, SequenceNumber({ref.version}), {ref.digest}) "
+                    f"already locked by a different transaction: {holder}]",
                     "FAILED_PRECONDITION",
                 )
         for ref in refs:
@@ -482,7 +507,8 @@ class Ledger(CommandsMixin):
                     readonly.append(inp.object_id)
         readonly = [r for r in readonly if r not in mutable]
         lamport = max(o.version for o in inputs.values()) + 1
-        snapshots = {pkg: rt.snapshot() for pkg, rt in self.runtimes.items()}
+        # One snapshot per runtime object (an upgraded package shares its runtime).
+        snapshots = {pkg: rt.snapshot() for pkg, rt in self._distinct_runtimes().items()}
 
         run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
         error: ExecError | None = None
@@ -504,15 +530,19 @@ class Ledger(CommandsMixin):
             self._restore(snapshots)
             run = Run(tx, digest, dict(inputs), dict(inputs), list(mutable))
 
-        computation = tx.gas_price * (
-            BASE_COMPUTATION_UNITS
+        computation = tx.gas_price * bucketize(
+            TX_BASE_UNITS
             + sum(
                 MOVE_CALL_UNITS if isinstance(c, MoveCallCmd) else OTHER_COMMAND_UNITS
                 for c in tx.commands
             )
         )
         gas = self._gas(run, computation)
-        if error is None and gas.computation_cost + gas.storage_cost > tx.gas_budget:
+        # sui-types charge_storage_and_rebate: the storage cost net of the sender's rebate
+        # must fit in what the budget leaves after computation
+        if error is None and gas.storage_cost - gas.storage_rebate > max(
+            0, tx.gas_budget - gas.computation_cost
+        ):
             error = ExecError(
                 "INSUFFICIENT_GAS", "InsufficientGas: gas budget exhausted", command=None
             )
@@ -536,8 +566,8 @@ class Ledger(CommandsMixin):
             for oid in readonly
         ]
         events = [
-            EventRecord(pkg, module, tx.sender, f"{pkg}::{module}::{name}", value, digest, seq)
-            for seq, (pkg, module, name, value) in enumerate(run.events)
+            EventRecord(pkg, module, tx.sender, f"{origin}::{module}::{name}", value, digest, seq)
+            for seq, (pkg, origin, module, name, value) in enumerate(run.events)
         ]
         deps = sorted(
             ({o.previous_transaction for o in inputs.values()} - {GENESIS_DIGEST})
@@ -558,6 +588,12 @@ class Ledger(CommandsMixin):
             lamport_version=lamport,
             dependencies=deps,
         )
+
+    def _distinct_runtimes(self) -> dict[str, MoveRuntime]:
+        seen: dict[int, str] = {}
+        for pkg, rt in self.runtimes.items():
+            seen.setdefault(id(rt), pkg)
+        return {pkg: self.runtimes[pkg] for pkg in seen.values()}
 
     def _restore(self, snapshots: dict[str, Any]) -> None:
         for pkg, snap in snapshots.items():

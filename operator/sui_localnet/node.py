@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +51,18 @@ class LocalSui:
         reference_gas_price: int = DEFAULT_REFERENCE_GAS_PRICE,
         sampling_probability: float = DEFAULT_SAMPLING_PROBABILITY,
         state_file: Path | None = None,
+        upgraded_package: bool = False,
+        strict_locks: bool = False,
     ) -> None:
         self.seed = seed
+        self.upgraded_package = upgraded_package
         self.state_file = state_file
         self.faults = Faults()
         self.ledger = Ledger(
             reference_gas_price=reference_gas_price,
             chain_id=bcs_b58(blake2b256(f"sui-localnet-chain/{seed}".encode())),
         )
+        self.ledger.strict_locks = strict_locks
         self.package_id = _derived(seed, "atoma-package")
         self.atoma_db_id = _derived(seed, "atoma-db")
         self.runtime = AtomaRuntime(
@@ -68,7 +73,12 @@ class LocalSui:
                 sampling_probability=sampling_probability,
             )
         )
-        self.ledger.runtimes[self.package_id] = self.runtime
+        self.call_package_id = self.package_id
+        """The package id clients call. In upgraded mode a second id (as after a Sui package
+        upgrade): calls target it, while object, event and dynamic-field key types keep the
+        original `package_id` (the types' defining id), and Event.package_id names the
+        called one."""
+        self._register_packages()
         if state_file is not None and state_file.exists():
             self._load(state_file)
         else:
@@ -79,16 +89,39 @@ class LocalSui:
         self.host = "127.0.0.1"
         self.port = 0
         self.admin_port: int | None = None
+        self.tls = False
+
+    def _register_packages(self) -> None:
+        if self.upgraded_package:
+            self.call_package_id = _derived(self.seed, "atoma-package-upgrade-1")
+        self.ledger.runtimes = {self.package_id: self.runtime}
+        # Every version of an upgraded package stays callable; both run the same model.
+        self.ledger.runtimes[self.call_package_id] = self.runtime
 
     # --- servers ---------------------------------------------------------------------
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int | None = None,
+        *,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
-        """Serve gRPC on `port` (0 = any free port) and, if given, the admin HTTP API."""
+        """Serve gRPC on `port` (0 = any free port) and, if given, the admin HTTP API.
+
+        `tls` = (certificate chain PEM, key PEM): serve gRPC over TLS (https://), as real
+        full nodes do; the admin API stays plain HTTP.
+        """
         self.host = host
         self._grpc = Server(services(self.ledger, self.faults))
-        await self._grpc.start(host, port)
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            context.set_alpn_protocols(["h2"])
+            self.tls = True
+        await self._grpc.start(host, port, ssl=context)
         listener: Any = self._grpc._server  # grpclib exposes no public bound-address API
         self.port = listener.sockets[0].getsockname()[1]
         if admin_port is not None:
@@ -108,6 +141,9 @@ class LocalSui:
 
     @property
     def grpc_url(self) -> str:
+        if self.tls:  # the certificate names localhost, not the bind address
+            host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
+            return f"https://{host}:{self.port}"
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -195,7 +231,8 @@ class LocalSui:
             "chain_id": self.ledger.chain_id,
             "epoch": self.ledger.epoch,
             "reference_gas_price": self.ledger.reference_gas_price,
-            "package_id": self.package_id,
+            "package_id": self.call_package_id,
+            "original_package_id": self.package_id,
             "atoma_db_id": self.atoma_db_id,
             "atoma_db_initial_shared_version": db.owner.initial_shared_version,
             "random_id": "0x" + "0" * 63 + "8",
@@ -237,7 +274,7 @@ class LocalSui:
         self.runtime.restore(data["atoma"])
         self.package_id = self.runtime.package_id = self.model.package_id
         self.atoma_db_id = self.model.db_object_id
-        self.ledger.runtimes = {self.package_id: self.runtime}
+        self._register_packages()
         log.info("restored local Sui state from %s", path)
 
 

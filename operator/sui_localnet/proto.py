@@ -24,6 +24,10 @@ M = TypeVar("M", bound=betterproto2.Message)
 MaskTree = dict[str, "MaskTree"]
 
 
+ALL = "*"
+"""Marks a mask node whose field was requested whole."""
+
+
 def mask_tree(paths: Iterable[str]) -> MaskTree | None:
     """None means "everything"."""
     tree: MaskTree = {}
@@ -32,9 +36,14 @@ def mask_tree(paths: Iterable[str]) -> MaskTree | None:
             return None
         node = tree
         for part in path.split("."):
-            if part == "*":
+            if part == "*" or ALL in node:  # a shorter path already asked for all of it
                 break
             node = node.setdefault(part, {})
+        else:
+            # the path names this field whole: overlapping longer paths ("effects" with
+            # "effects.status") must not narrow it, in either order
+            node.clear()
+            node[ALL] = {}
     return tree
 
 
@@ -45,7 +54,7 @@ def requested(read_mask: gp.FieldMask | None, default: list[str]) -> MaskTree | 
 
 def prune(msg: M, tree: MaskTree | None) -> M:
     """Keep only the masked fields of `msg` (in place); an empty subtree keeps all below."""
-    if tree is None or not tree:
+    if tree is None or not tree or ALL in tree:
         return msg
     for f in dataclasses.fields(msg):  # type: ignore[arg-type]  # betterproto2 dataclasses
         if f.name not in tree:
@@ -55,7 +64,7 @@ def prune(msg: M, tree: MaskTree | None) -> M:
                 setattr(msg, f.name, None)
             continue
         sub = tree[f.name]
-        if not sub:
+        if not sub or ALL in sub:
             continue
         value = getattr(msg, f.name)
         if isinstance(value, list):

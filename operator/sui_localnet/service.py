@@ -148,8 +148,8 @@ class LedgerService(_Base):
             epoch=self.ledger.epoch,
             checkpoint_height=tip.sequence_number,
             timestamp=proto.timestamp(tip.timestamp_ms),
-            lowest_available_checkpoint=0,
-            lowest_available_checkpoint_objects=0,
+            lowest_available_checkpoint=self.faults.pruning_floor,
+            lowest_available_checkpoint_objects=self.faults.pruning_floor,
             server=SERVER_NAME,
         )
 
@@ -274,11 +274,29 @@ class LedgerService(_Base):
         options = req.options or sp.QueryOptions()
         limit = min(options.limit or DEFAULT_PAGE, MAX_PAGE)
         descending = options.ordering == sp.Ordering.DESCENDING
+        if self.faults.events_disabled:  # sui-rpc-api without its indexes (the default)
+            raise GRPCError(Status.UNAVAILABLE, "rpc indexes are disabled")
         tip = self.ledger.checkpoints[-1].sequence_number
+        floor = self.faults.pruning_floor
         first_cp = req.start_checkpoint or 0
         end_cp = tip + 1 if req.end_checkpoint is None else min(req.end_checkpoint, tip + 1)
         after = _decode_cursor(options.after) if options.after else None
         before = _decode_cursor(options.before) if options.before else None
+        # An open lower bound is clamped to the pruning floor; an explicit one below it
+        # (start checkpoint or cursor) is OUT_OF_RANGE, as on a pruning full node.
+        if (req.start_checkpoint is not None and first_cp < floor) or (
+            after is not None and after[0] < floor
+        ):
+            raise GRPCError(
+                Status.OUT_OF_RANGE, f"requested data below earliest available checkpoint {floor}"
+            )
+        first_cp = max(first_cp, floor)
+        scan_limited = False
+        if self.faults.events_scan_limit is not None and not descending:
+            # N checkpoints past the cursor's (or from the start), as a scan budget would
+            scan_from = max(first_cp, after[0] + 1 if after is not None else 0)
+            if scan_from + self.faults.events_scan_limit < end_cp:
+                end_cp, scan_limited = scan_from + self.faults.events_scan_limit, True
         if req.filter is not None and not req.filter.terms:
             raise GRPCError(Status.INVALID_ARGUMENT, "a present filter must have at least one term")
         mask = proto.requested(req.read_mask, ["*"])
@@ -316,7 +334,9 @@ class LedgerService(_Base):
         else:
             frontier = (end_cp - 1, _END, _END)
             reason = (
-                sp.QueryEndReason.LEDGER_TIP
+                sp.QueryEndReason.SCAN_LIMIT
+                if scan_limited
+                else sp.QueryEndReason.LEDGER_TIP
                 if end_cp == tip + 1
                 else sp.QueryEndReason.CHECKPOINT_BOUND
             )
@@ -559,7 +579,11 @@ class TransactionExecutionService(_Base):
         )
         if self.faults.take_lost_response():
             self.faults.lost_responses.append(result.digest)
-            raise GRPCError(Status.UNAVAILABLE, "connection reset: response lost (injected fault)")
+            # what a node says when finality takes longer than its wait: it keeps trying
+            raise GRPCError(
+                Status.UNAVAILABLE,
+                "Transaction timed-out before finality could be reached (injected fault)",
+            )
         mask = proto.requested(req.read_mask, ["effects.status", "checkpoint"])
         return sp.ExecuteTransactionResponse(
             transaction=proto.prune(proto.executed_proto(result), mask)

@@ -33,8 +33,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 async def running_localnet(**kwargs: Any) -> AsyncIterator[LocalSui]:
     """A LocalSui serving gRPC (and admin HTTP if `admin_port` is given) on free ports."""
     admin_port = kwargs.pop("admin_port", None)
+    tls = kwargs.pop("tls", None)  # (cert PEM path, key PEM path): serve https://
     node = LocalSui(**kwargs)
-    await node.start("127.0.0.1", 0, admin_port)
+    await node.start("127.0.0.1", 0, admin_port, tls=tls)
     try:
         yield node
     finally:

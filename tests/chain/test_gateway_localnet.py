@@ -282,9 +282,11 @@ async def test_resent_transaction_has_one_digest_and_executes_once(
     assert found.events == first.events
 
 
-async def test_second_transaction_on_a_coin_version_is_refused_and_locks_it(
-    localnet: LocalSui, operators: Callable[..., Operator]
+@pytest.mark.parametrize("strict", [False, True], ids=["current-sui", "strict-locks"])
+async def test_second_transaction_on_a_coin_version_is_refused(
+    localnet: LocalSui, operators: Callable[..., Operator], strict: bool
 ) -> None:
+    localnet.ledger.strict_locks = strict
     me = operators()
     one = localnet.create_stack(selected_node_id=me.node_id)
     two = localnet.create_stack(selected_node_id=me.node_id)
@@ -302,9 +304,13 @@ async def test_second_transaction_on_a_coin_version_is_refused_and_locks_it(
     assert (await first).succeeded  # the first one still executes
     localnet.faults.clear()
 
-    # the coin stays locked until the epoch ends, whatever its version
     three = localnet.create_stack(selected_node_id=me.node_id)
     tx3 = await me.sign(await me.call("settle", *me.settle_args(three)))
+    if not strict:  # current Sui: the winner's new version is usable at once
+        assert (await me.gateway.execute(tx3)).succeeded
+        assert localnet.executions(tx2.digest) == 0
+        return
+    # strict: the coin stays locked until the epoch ends, whatever its version
     with pytest.raises(TransactionRejected) as locked:
         await me.gateway.execute(tx3)
     assert locked.value.is_equivocation

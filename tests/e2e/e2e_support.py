@@ -25,9 +25,17 @@ class Localnet:
     """A stand-in subprocess plus a synchronous client for its admin API."""
 
     def __init__(
-        self, workdir: Path, *, seed: int = 0, extra_args: list[str] | None = None
+        self,
+        workdir: Path,
+        *,
+        seed: int = 0,
+        extra_args: list[str] | None = None,
+        upgraded_package: bool = True,
     ) -> None:
-        self.proc = LocalnetProcess(workdir, seed=seed, extra_args=extra_args or [])
+        # By default the stand-in runs as after a package upgrade (call target != type
+        # origin), so any place that mixes the two ids fails the whole-flow tests.
+        args = (["--upgraded-package"] if upgraded_package else []) + (extra_args or [])
+        self.proc = LocalnetProcess(workdir, seed=seed, extra_args=args)
         self.info: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:

@@ -34,14 +34,14 @@ SEED_SETTLE = {
     "num_claimed_compute_units": 50,
     "node_small_id": 789,
     "gas": "0x789",
-    "gas_budget": 1000,
+    "gas_budget": 10_000,  # the seed's 1000 is under Sui's minimum of 1000 x price
     "gas_price": 10,
 }
 SEED_ATTEST = {
     "stack_small_ids": [123, 456],
     "node_small_id": 789,
     "gas": "0x789",
-    "gas_budget": 1000,
+    "gas_budget": 10_000,  # the seed's 1000 is under Sui's minimum of 1000 x price
     "gas_price": 10,
 }
 SEED_CLAIMED_KEYS = {
@@ -149,7 +149,7 @@ async def test_seed_settle_request_creates_one_resource_and_answers_digests(
             "numClaimedComputeUnits": 50,
             "nodeSmallId": 789,
             "gas": "0x" + "0" * 61 + "789",
-            "gasBudget": 1000,
+            "gasBudget": 10_000,
             "gasPrice": 10,
             "proofSource": "StateDatabase",
         }

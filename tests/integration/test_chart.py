@@ -221,6 +221,40 @@ def test_settings_configmap_is_read_by_settings(
     assert ("", "configmaps", "update", "my-state") in _rules(state_role)
 
 
+def test_real_network_settings_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-origin id, deadlines, start checkpoint and a private CA reach Settings."""
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    values = {
+        "sui": {
+            "rpcUrl": "https://sui.example:443",
+            "executeTimeoutSeconds": 150,
+            "streamTimeoutSeconds": 45,
+            "caBundle": pem,
+        },
+        "atoma": {"packageId": OID_A, "typeOriginPackageId": OID_B, "dbId": OID_C},
+        "follower": {"startCheckpoint": 1234},
+    }
+    data = only(render(values), "ConfigMap", "atoma-atoma-operator-settings")["data"]
+    config = tmp_path / "settings.yaml"
+    config.write_text(data["settings.yaml"], encoding="utf-8")
+    for var in ("ATOMA_KEY_FILE", "ATOMA_SIGNING_KEY", "POD_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ATOMA_CONFIG_FILE", str(config))
+    settings = Settings()
+    assert (settings.package_id, settings.type_origin_package_id) == (OID_A, OID_B)
+    assert (settings.sui_execute_timeout_seconds, settings.sui_stream_timeout_seconds) == (
+        150,
+        45,
+    )
+    assert settings.follower_start_checkpoint == 1234
+    # the bundle is a key of the mounted settings ConfigMap, and the setting points at it
+    assert settings.sui_ca_file == Path("/etc/atoma-operator/sui-ca.crt")
+    assert data["sui-ca.crt"] == pem
+    defaults = yaml.safe_load(only(render(), "ConfigMap")["data"]["settings.yaml"])
+    assert "sui_ca_file" not in defaults and "follower_start_checkpoint" not in defaults
+    assert "type_origin_package_id" not in defaults
+
+
 def test_default_settings_leave_optional_ids_to_the_operator() -> None:
     text = only(render(), "ConfigMap")["data"]["settings.yaml"]
     loaded = yaml.safe_load(text)

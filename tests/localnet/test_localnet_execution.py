@@ -100,9 +100,37 @@ async def test_resent_transaction_returns_same_effects_and_runs_once(
     assert second.result_data.effects.status.success  # not a second, aborting settlement
 
 
-async def test_equivocation_locks_the_coin_until_the_epoch_ends(
+async def test_lost_race_is_refused_and_the_winners_version_is_free_at_once(
     localnet, localnet_client, sui_account
 ):
+    """Current Sui (post-consensus locking): only the loser is refused, nothing stays locked."""
+    account = sui_account()
+    node_id = account.badge.node_small_id
+    stack_a, stack_b = (localnet.create_stack(selected_node_id=node_id) for _ in range(2))
+    tx_a = await build_settle(localnet_client, localnet, account, stack_a)
+    tx_b = await build_settle(localnet_client, localnet, account, stack_b)
+    localnet.faults.execute_latency = 0.3
+    digest_a = transaction_digest(base64.b64decode(tx_a))
+
+    task_a = asyncio.create_task(execute(localnet_client, tx_a, [sign(account, tx_a)]))
+    await wait_for(lambda: localnet.ledger.is_pending(digest_a))
+    refused = await execute(localnet_client, tx_b, [sign(account, tx_b)])
+    executed = await task_a
+    localnet.faults.execute_latency = 0.0
+
+    assert refused.result_string[0].name == "FAILED_PRECONDITION"
+    assert "already locked by a different transaction" in str(refused.result_string)
+    assert executed.result_data.effects.status.success
+    tx_c = await build_settle(localnet_client, localnet, account, stack_b)  # fresh version
+    after = await execute(localnet_client, tx_c, [sign(account, tx_c)])
+    assert after.result_data.effects.status.success
+
+
+async def test_strict_locks_keep_the_coin_until_the_epoch_ends(
+    localnet, localnet_client, sui_account
+):
+    """The older rule, kept behind a switch: the raced-for object is refused all epoch."""
+    localnet.ledger.strict_locks = True
     account = sui_account()
     node_id = account.badge.node_small_id
     stack_a, stack_b = (localnet.create_stack(selected_node_id=node_id) for _ in range(2))
@@ -155,7 +183,7 @@ async def test_gas_rules_reject_before_execution(localnet, localnet_client, sui_
     results = [await execute(localnet_client, t, [sign(account, t)]) for t in (over, under, cheap)]
 
     messages = [str(r.result_string) for r in results]
-    assert "not enough to pay 20000000" in messages[0]
+    assert "is lower than the needed amount: 20000000" in messages[0]
     assert "is lower than min: 1000000" in messages[1]
     assert "under reference gas price (RGP) 1000" in messages[2]
     assert localnet.ledger.objects[account.coins[0].object_id].version == 1

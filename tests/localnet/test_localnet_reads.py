@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pysui.sui.sui_common.sui_commands as cmd
 import pysui.sui.sui_grpc.pgrpc_requests as rn
+import pytest
 from localnet_txhelpers import build_settle, execute, sign
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2 as sp
 
@@ -151,6 +152,33 @@ async def test_read_mask_limits_returned_fields(localnet, localnet_client):
     assert result.result_data.owner is not None
     assert narrow.result_data.object.version == coin.version
     assert narrow.result_data.object.owner is None and narrow.result_data.object.json is None
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [["effects.status", "effects"], ["effects", "effects.status"], ["effects.*", "digest"]],
+    ids=["narrow-first", "whole-first", "wildcard"],
+)
+async def test_overlapping_read_mask_paths_return_the_whole_field(localnet, localnet_client, mask):
+    [digest] = await _settle(localnet_client, localnet, localnet_client.account, 1)
+    result = await localnet_client.execute_grpc_request(
+        request=rn.GetTransaction(digest=digest, field_mask=mask)
+    )
+    effects = result.result_data.transaction.effects
+    assert effects.status.success
+    assert effects.gas_used is not None and effects.changed_objects  # not cut to status
+
+
+def test_mask_tree_whole_field_wins_over_narrower_paths() -> None:
+    from sui_localnet.proto import ALL, mask_tree
+
+    assert mask_tree(["effects.status", "effects"]) == {"effects": {ALL: {}}}
+    assert mask_tree(["effects", "effects.status"]) == {"effects": {ALL: {}}}
+    assert mask_tree(["effects.status", "digest"]) == {
+        "effects": {"status": {ALL: {}}},
+        "digest": {ALL: {}},
+    }
+    assert mask_tree(["*", "digest"]) is None
 
 
 async def test_ticket_is_readable_through_its_dynamic_field_object(localnet, localnet_client):

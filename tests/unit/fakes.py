@@ -310,6 +310,10 @@ class FakeGateway:
         self._enter("get_object_ref")
         return self.objects.get(normalize_id(object_id))
 
+    async def get_object_type(self, object_id: str) -> str | None:
+        self._enter("get_object_type")
+        return f"{PACKAGE_ID}::db::AtomaDb" if normalize_id(object_id) == DB_ID else None
+
     async def get_object_json(self, object_id: str) -> dict[str, Any] | None:
         self._enter("get_object_json")
         object_id = normalize_id(object_id)
@@ -419,10 +423,19 @@ class FakeGateway:
         return self.transactions.get(digest)
 
     async def list_events(
-        self, *, event_type_prefix: str, after: str | None, limit: int
+        self,
+        *,
+        event_type_prefix: str,
+        after: str | None,
+        limit: int,
+        start_checkpoint: int | None = None,
     ) -> EventPage:
         self._enter("list_events")
         return EventPage(events=(), next_cursor=None, at_tip=True)
+
+    async def ledger_bounds(self) -> tuple[int, int]:
+        self._enter("ledger_bounds")
+        return 0, 0
 
     async def close(self) -> None:
         self.calls["close"] += 1

@@ -23,7 +23,7 @@ SEED = {
     "num_claimed_compute_units": 50,
     "node_small_id": 789,
     "gas": "0x789",
-    "gas_budget": 1000,
+    "gas_budget": 10_000,  # the seed's 1000 is under Sui's minimum of 1000 x price
     "gas_price": 10,
 }
 
@@ -43,6 +43,14 @@ def test_resources_are_valid_models() -> None:
     attest = {k: v for k, v in SEED.items() if k != "num_claimed_compute_units"}
     abody = parse(AttestationsRequest, json.dumps(attest).encode())
     Attestation.model_validate(to_resource("Attestation", abody, "ns"))
+
+
+def test_the_seeds_literal_budget_is_refused_with_the_rule() -> None:
+    """Seed 001's example asks for budget 1000 at price 10: Sui refuses any budget under
+    1000 x price, so the resource (and the apiserver, by CEL) refuses it, saying why."""
+    body = parse(TrySettleRequest, json.dumps({**SEED, "gas_budget": 1000}).encode())
+    with pytest.raises(ValueError, match="at least 1,000 x spec.gasPrice"):
+        StackSettlement.model_validate(to_resource("StackSettlement", body, "ns"))
 
 
 def test_short_object_ids_are_padded() -> None:

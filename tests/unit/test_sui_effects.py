@@ -111,39 +111,89 @@ def test_missing_effects_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "kind"),
+    ("code", "message", "kind"),
     [
-        # the stand-in's wording (which follows Sui's)
+        # sui-network.md's table: the code decides, the message only among shared codes
         (
-            "Object (0xab, SequenceNumber(3), D) already locked by a different transaction: T. "
-            "The object is equivocated and cannot be used until the end of the epoch",
-            RejectionKind.EQUIVOCATION,
+            "FAILED_PRECONDITION",
+            "Transaction is rejected as invalid by more than 1/3 of validators by stake "
+            "(non-retriable). Non-retriable errors: [Object (0xab, SequenceNumber(3), D) "
+            "already locked by a different transaction: T]",
+            RejectionKind.LOCK_CONFLICT,
         ),
+        ("FAILED_PRECONDITION", "anything at all", RejectionKind.LOCK_CONFLICT),
         (
+            "FAILED_PRECONDITION",
             "Failed to sign transaction by a quorum of validators because one or more of its "
-            "objects is equivocated until the next epoch. Other transactions locking these "
-            "objects:\n- T (object 0xab, epoch 0)",
-            RejectionKind.LOCKED,
+            "objects is equivocated until the next epoch.",
+            RejectionKind.LOCK_CONFLICT,
         ),
-        ("Invalid user signature: Required Signature from 0x1 is absent", RejectionKind.SIGNATURE),
-        ("Expect 2 signer signatures but got 1", RejectionKind.SIGNATURE),
         (
-            "Object ID 0xab Version 3 Digest D is not available for consumption, current version: 4",
-            RejectionKind.STALE_OBJECT,
+            "INVALID_ARGUMENT",
+            "Invalid user signature: Required Signature from 0x1 is absent",
+            RejectionKind.SIGNATURE,
         ),
-        ("Invalid Object digest for object 0xab. Expected digest : A", RejectionKind.STALE_OBJECT),
+        ("INVALID_ARGUMENT", "Expect 2 signer signatures but got 1", RejectionKind.SIGNATURE),
         (
-            "Gas balance is 10, not enough to pay 100 with gas price of 1000",
-            RejectionKind.INSUFFICIENT_GAS,
+            "INVALID_ARGUMENT",
+            "Error checking transaction input objects: Object ID 0xab Version 3 Digest D is "
+            "not available for consumption, current version: 4",
+            RejectionKind.STALE_VERSION,
         ),
-        ("Gas price 1 under reference gas price (RGP) 1000", RejectionKind.GAS_PRICE),
-        ("Could not find the referenced object 0xab at version 3", RejectionKind.OBJECT_NOT_FOUND),
-        ("Gas budget: 1 is lower than min: 1000", RejectionKind.INVALID),
-        ("", RejectionKind.OTHER),
+        (
+            "INVALID_ARGUMENT",
+            "Error checking transaction input objects: Invalid Object digest for object 0xab.",
+            RejectionKind.STALE_VERSION,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Balance of gas object 10 is lower than the needed amount: 100",
+            RejectionKind.GAS_BALANCE_TOO_LOW,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Gas price 1 under reference gas price (RGP) 1000",
+            RejectionKind.GAS_PRICE_TOO_LOW,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Gas price cannot exceed 100000 mist",
+            RejectionKind.GAS_PRICE_TOO_HIGH,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Gas budget: 1 is lower than min: 1000",
+            RejectionKind.GAS_BUDGET_TOO_LOW,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Gas budget: 60000000000 is higher than max: 50000000000",
+            RejectionKind.GAS_BUDGET_TOO_HIGH,
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Could not find the referenced object 0xab at version 3",
+            RejectionKind.OBJECT_NOT_FOUND,
+        ),
+        ("NOT_FOUND", "whatever", RejectionKind.OBJECT_NOT_FOUND),
+        ("INVALID_ARGUMENT", "Transaction Expired", RejectionKind.INVALID),
+        (None, "", RejectionKind.OTHER),
     ],
 )
-def test_refusals_are_classified(message: str, kind: RejectionKind) -> None:
-    assert classify_rejection(message) is kind
+def test_refusals_are_classified(code: str | None, message: str, kind: RejectionKind) -> None:
+    assert classify_rejection(message, code) is kind
+
+
+def test_only_budget_and_price_limits_are_never_accepted() -> None:
+    from atoma_operator.sui.errors import TransactionRejected
+
+    never = {k for k in RejectionKind if TransactionRejected(k, "").retry_cannot_fix}
+    assert never == {
+        RejectionKind.GAS_BUDGET_TOO_LOW,
+        RejectionKind.GAS_BUDGET_TOO_HIGH,
+        RejectionKind.GAS_PRICE_TOO_HIGH,
+    }
+    assert RejectionKind.EQUIVOCATION is RejectionKind.LOCKED is RejectionKind.LOCK_CONFLICT
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,11 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "log_format" $v.logFormat
 }}
 {{- with $v.atoma.packageId }}{{ $_ := set $cfg "package_id" . }}{{ end }}
+{{- if $v.sui.caBundle }}{{ $_ := set $cfg "sui_ca_file" (printf "%s/sui-ca.crt" (include "atoma-operator.configMountDir" $)) }}{{ end }}
+{{- with $v.sui.executeTimeoutSeconds }}{{ $_ := set $cfg "sui_execute_timeout_seconds" . }}{{ end }}
+{{- with $v.sui.streamTimeoutSeconds }}{{ $_ := set $cfg "sui_stream_timeout_seconds" . }}{{ end }}
+{{- if not (kindIs "invalid" $v.follower.startCheckpoint) }}{{ $_ := set $cfg "follower_start_checkpoint" (int64 $v.follower.startCheckpoint) }}{{ end }}
+{{- with $v.atoma.typeOriginPackageId }}{{ $_ := set $cfg "type_origin_package_id" . }}{{ end }}
 {{- with $v.atoma.dbId }}{{ $_ := set $cfg "atoma_db_id" . }}{{ end }}
 {{- if not (kindIs "invalid" $v.gas.price) }}{{ $_ := set $cfg "gas_price" (int64 $v.gas.price) }}{{ end }}
 {{- with $v.signingKey.derivationPath }}{{ $_ := set $cfg "key_derivation_path" . }}{{ end }}

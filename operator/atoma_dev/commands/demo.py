@@ -96,6 +96,7 @@ def _localnet(state: Path) -> dict[str, Any]:
         "--state", str(state / "localnet-state.json"),
         "--info-file", str(info_file),
         "--stacks", "3", "--security-level", "2", "--sampling-probability", "1.0",
+        "--upgraded-package",  # call target != type origin, as on testnet
     ]  # fmt: skip
     pid_file = state / "localnet.pid"
     if not (pid_file.exists() and _pid_alive(int(pid_file.read_text()))):

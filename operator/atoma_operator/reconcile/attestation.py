@@ -139,9 +139,9 @@ def _reason_of(entry: AttestationEntryStatus) -> str:
     return entry.reason or "Failed"
 
 
-def _outcome_phase(outcome: TxOutcome | None, package_id: str) -> AttestationPhase:
+def _outcome_phase(outcome: TxOutcome | None, type_origin: str) -> AttestationPhase:
     for event in outcome.events if outcome else ():
-        parsed = parse_event(event, package_id=package_id)
+        parsed = parse_event(event, package_id=type_origin)
         if isinstance(parsed, StackAttestationDisputeEvent):
             return AttestationPhase.DISPUTED
         if isinstance(parsed, StackSettlementTicketEvent):
@@ -395,7 +395,7 @@ async def _step_entry(
     )
     notices = list(result.notices)
     if result.verdict is Verdict.SUCCEEDED:
-        entry.phase = _outcome_phase(result.outcome, ctx.package_id)
+        entry.phase = _outcome_phase(result.outcome, await ctx.tickets.packages.type_origin())
         notices.insert(
             0,
             Notice(

@@ -115,7 +115,7 @@ def apply_ticket(
         entry.settlement_complete = False
 
 
-def ticket_from_outcome(outcome: TxOutcome | None, package_id: str) -> SettlementTicket | None:
+def ticket_from_outcome(outcome: TxOutcome | None, type_origin: str) -> SettlementTicket | None:
     """The new ticket as our own successful try_settle_stack created it, from its event.
 
     Saves two object reads per stack; the follower re-reads the ticket itself whenever a
@@ -124,7 +124,7 @@ def ticket_from_outcome(outcome: TxOutcome | None, package_id: str) -> Settlemen
     if outcome is None or not outcome.succeeded or outcome.epoch is None:
         return None
     for event in outcome.events:
-        parsed = parse_event(event, package_id=package_id)
+        parsed = parse_event(event, package_id=type_origin)
         if isinstance(parsed, StackTrySettleEvent):
             nodes = list(parsed.requested_attestation_nodes)
             return SettlementTicket(
@@ -359,7 +359,8 @@ async def _step_stack(
         )
         notices = list(result.notices)
         if result.verdict in (Verdict.SUCCEEDED, Verdict.ALREADY_DONE):
-            ticket = ticket_from_outcome(result.outcome, ctx.package_id)
+            origin = await ctx.tickets.packages.type_origin()
+            ticket = ticket_from_outcome(result.outcome, origin)
             epoch = result.outcome.epoch if ticket is not None and result.outcome else None
             if ticket is None:  # not our transaction's ticket: read the chain's
                 ticket = await ctx.tickets.read(sid)

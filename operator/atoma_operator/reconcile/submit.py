@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 
 from atoma_operator.kube import Conflict, NotFound
 from atoma_operator.resources.submission import PendingTransaction
-from atoma_operator.sui.errors import ChainUnavailable, TransactionRejected
+from atoma_operator.sui.budget import plan_budget
+from atoma_operator.sui.errors import (
+    NEVER_ACCEPTED,
+    ChainUnavailable,
+    RejectionKind,
+    TransactionRejected,
+)
 from atoma_operator.sui.gas import GasLease, Release
 from atoma_operator.sui.types import ChainGateway, ExecutionStatus, MoveCall, TxOutcome
 
@@ -59,6 +65,13 @@ class Refused:
 
     reason: str
     equivocation: bool
+    kind: RejectionKind | None = None
+    never: bool = False  # the caller knows retrying cannot fix it (e.g. a named low price)
+
+    @property
+    def retry_cannot_fix(self) -> bool:
+        """The transaction's own gas settings are refused every time (Stalled)."""
+        return self.never or self.kind in NEVER_ACCEPTED
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,20 @@ async def submit_new(
         simulated = await gateway.simulate(tx)
         if simulated.status is not ExecutionStatus.SUCCESS:
             return SimulatedAbort(simulated), None
+        if simulated.gas_cost is not None:
+            # Budget as the SDKs size it, the resource's/setting's budget as the ceiling.
+            plan = plan_budget(simulated.gas_cost, price=gas_price, ceiling=gas_budget)
+            if not plan.fits:
+                return Refused(
+                    f"the call needs a gas budget of {plan.needed} MIST (simulated, with a "
+                    f"margin) but at most {plan.ceiling} is allowed: raise spec.gasBudget",
+                    False,
+                    RejectionKind.GAS_BUDGET_TOO_LOW,
+                ), None
+            if plan.budget != gas_budget:
+                tx = await gateway.build_and_sign(
+                    call, gas_coin=lease.ref, gas_price=gas_price, gas_budget=plan.budget
+                )
         if not may_submit():  # leadership may have gone while we waited for the coin
             return Busy("this operator lost its leader lease", "NotLeader"), None
         intent = PendingTransaction.from_signed(tx, attempt=attempt, recorded_at=clock())
@@ -145,11 +172,11 @@ async def submit_new(
             found = await gateway.get_transaction(tx.digest)
             if found is not None:
                 return Executed(found), intent
-            return Refused(str(exc), exc.is_equivocation), intent
+            return Refused(str(exc), exc.is_equivocation, exc.kind), intent
     except ChainUnavailable as exc:
         return Unknown(str(exc)), intent
-    except TransactionRejected as exc:  # from build (e.g. a stale input reference)
-        return Refused(str(exc), exc.is_equivocation), intent
+    except TransactionRejected as exc:  # from build or simulate (e.g. a stale input)
+        return Refused(str(exc), exc.is_equivocation, exc.kind), intent
 
 
 ConfirmExpiry = Callable[[str], bool]
@@ -201,6 +228,6 @@ async def resume(
             found = await gateway.get_transaction(intent.digest)
             if found is not None:
                 return Executed(found)
-            return Refused(str(exc), exc.is_equivocation)
+            return Refused(str(exc), exc.is_equivocation, exc.kind)
     except ChainUnavailable as exc:
         return Unknown(str(exc))

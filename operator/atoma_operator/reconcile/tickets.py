@@ -2,24 +2,37 @@
 
 Tickets live in AtomaDb's `stack_settlement_tickets` ObjectTable: the table entry is a
 dynamic-field object whose id is derived from the table id and the stack small id, and
-whose value is the ticket object's id. So a lookup is two object reads, no scans.
+whose value is the ticket object's id. So a lookup is two object reads, no scans. The key
+type names the package that defined `db::StackSmallId` (the type origin), not the
+upgraded package the calls target.
 """
 
 from __future__ import annotations
 
 from atoma_operator.atoma.dbobject import AtomaDbInfo, parse_atoma_db
 from atoma_operator.atoma.dynfield import ticket_field_object_id
+from atoma_operator.atoma.packages import PackageIds
 from atoma_operator.atoma.ticket import SettlementTicket, parse_ticket, parse_ticket_field
 from atoma_operator.sui.errors import ChainError
 from atoma_operator.sui.types import ChainGateway
 
 
 class TicketReader:
-    def __init__(self, gateway: ChainGateway, *, package_id: str, db_id: str) -> None:
+    def __init__(
+        self,
+        gateway: ChainGateway,
+        *,
+        package_id: str,
+        db_id: str,
+        type_origin: str | None = None,
+    ) -> None:
+        """`package_id` is the call target; `type_origin` None = discovered from chain."""
         self._gateway = gateway
-        self._package_id = package_id
         self._db_id = db_id
         self._db: AtomaDbInfo | None = None
+        self.packages = PackageIds(
+            gateway, call_target=package_id, db_id=db_id, type_origin=type_origin
+        )
 
     async def db_info(self) -> AtomaDbInfo:
         """AtomaDb's table ids never change: read once, keep."""
@@ -33,7 +46,8 @@ class TicketReader:
     async def read(self, stack_small_id: int) -> SettlementTicket | None:
         """The stack's ticket, or None when no ticket exists (not settled, or claimed)."""
         db = await self.db_info()
-        field_id = ticket_field_object_id(db.tickets_table_id, self._package_id, stack_small_id)
+        origin = await self.packages.type_origin()
+        field_id = ticket_field_object_id(db.tickets_table_id, origin, stack_small_id)
         field = await self._gateway.get_object_json(field_id)
         if field is None:
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from atoma_operator import metrics
@@ -39,6 +39,7 @@ from atoma_operator.resources.submission import (
     SubmissionSpec,
     TransactionProgress,
 )
+from atoma_operator.sui.errors import RejectionKind
 from atoma_operator.sui.gas import GasCoinBusy, GasError, Release
 from atoma_operator.sui.types import ExecutionStatus, MoveCall, ObjectRef, TxOutcome
 
@@ -203,6 +204,12 @@ async def run_unit(
             )
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
+            if (
+                isinstance(step, Refused)
+                and step.kind is RejectionKind.GAS_PRICE_TOO_LOW
+                and spec.gas_price is not None
+            ):
+                step = replace(step, never=True)  # the resource's own price: fixed for good
             if signed is None and (release := coin_release(step)) is not None:
                 ctx.gas.release(lease, release)  # e.g. refused at simulation: stale coin
             if isinstance(step, NotRecorded):
@@ -259,6 +266,16 @@ def _interpret(
             cap=cap,
         )
         return UnitResult(Verdict.RETRY, reason="ChainUnavailable", message=step.reason)
+    if isinstance(step, Refused) and step.retry_cannot_fix:
+        progress.pending = None
+        reason = step.kind.value if step.kind is not None else "TransactionRefused"
+        record_terminal(progress, reason, f"refused by the node: {step.reason}", now=now)
+        return UnitResult(
+            Verdict.TERMINAL,
+            reason=reason,
+            message=step.reason,
+            notices=[Notice("Warning", "Failed", f"{label}: {step.reason}")],
+        )
     if isinstance(step, Refused):
         progress.pending = None
         if step.equivocation:

@@ -24,6 +24,7 @@ from atoma_operator.resources.common import (
 from atoma_operator.resources.submission import (
     SubmissionSpec,
     TransactionProgress,
+    gas_rules,
     immutable_rule,
     proofs_match_stacks_rules,
 )
@@ -48,6 +49,7 @@ class AttestationSpec(SubmissionSpec):
             "x-kubernetes-validations": [
                 immutable_rule(NAMES.kind),
                 *proofs_match_stacks_rules(),
+                *gas_rules(),
                 cel(
                     "has(self.nodeSmallId) || !has(self.proofs)"
                     " || self.proofs.all(p, !has(p.committedProof))",

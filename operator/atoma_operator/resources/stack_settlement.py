@@ -25,6 +25,7 @@ from atoma_operator.resources.common import (
 from atoma_operator.resources.submission import (
     SubmissionSpec,
     TransactionProgress,
+    gas_rules,
     immutable_rule,
     proofs_match_stacks_rules,
 )
@@ -44,6 +45,7 @@ class StackSettlementSpec(SubmissionSpec):
             "x-kubernetes-validations": [
                 immutable_rule(NAMES.kind),
                 *proofs_match_stacks_rules(),
+                *gas_rules(),
             ]
         }
     )

@@ -29,8 +29,17 @@ from atoma_operator.sui.types import ObjectRef, SignedTransaction
 
 GAS_BUDGET_MIN = 1_000
 GAS_BUDGET_MAX = 50_000_000_000
-"""Sui's maximum transaction gas budget (50 SUI). The chain also enforces a minimum of
-gas price x 1,000 units; the static floor here only catches obvious typos."""
+"""Sui's maximum transaction gas budget (50 SUI)."""
+SUI_MAX_GAS_PRICE = 100_000
+"""Sui's max_gas_price protocol setting (MIST per unit)."""
+GAS_PRICE_MAX = SUI_MAX_GAS_PRICE - 1
+"""Nodes refuse a price at or above max_gas_price (sui-types SuiGasStatus::new, `>=`)."""
+MIN_BUDGET_UNITS = 1_000
+"""Sui refuses a budget below gas price x 1,000 units (the protocol's minimum)."""
+GAS_BUDGET_UNDER_PRICE_MESSAGE = (
+    f"spec.gasBudget must be at least {MIN_BUDGET_UNITS:,} x spec.gasPrice (Sui's minimum "
+    "budget); the chain refuses anything less"
+)
 DEFAULT_GAS_BUDGET = 50_000_000
 """Applied by the operator (settings), not by the apiserver: the seed's default."""
 MAX_TX_BYTES_B64 = 174764
@@ -100,6 +109,18 @@ def proofs_match_stacks_rules() -> list[JsonDict]:
     ]
 
 
+def gas_rules() -> list[JsonDict]:
+    """CEL on a spec: a budget the chain can accept at the named price."""
+    return [
+        cel(
+            "!has(self.gasBudget) || !has(self.gasPrice) || "
+            f"self.gasBudget >= {MIN_BUDGET_UNITS} * self.gasPrice",
+            GAS_BUDGET_UNDER_PRICE_MESSAGE,
+            field_path=".gasBudget",
+        )
+    ]
+
+
 def immutable_rule(kind: str) -> JsonDict:
     """CEL transition rule: the spec of a one-shot resource never changes."""
     return cel("self == oldSelf", f"spec is immutable: create a new {kind} to submit again")
@@ -128,7 +149,7 @@ class SubmissionSpec(K8sModel):
     gas_price: Annotated[int, Strict()] | None = Field(
         default=None,
         ge=1,
-        le=GAS_BUDGET_MAX,
+        le=GAS_PRICE_MAX,
         description="MIST per gas unit; omitted: the network's reference gas price.",
     )
     proof_source: ProofSource | None = Field(
@@ -161,6 +182,13 @@ class SubmissionSpec(K8sModel):
         if (proofs is not None) == from_db:
             raise ValueError(PROOF_SOURCE_MESSAGE)
         return proofs
+
+    @model_validator(mode="after")
+    def _budget_covers_price(self) -> Self:
+        budget, price = self.gas_budget, self.gas_price
+        if budget is not None and price is not None and budget < MIN_BUDGET_UNITS * price:
+            raise ValueError(f"{GAS_BUDGET_UNDER_PRICE_MESSAGE} ({budget} < 1000 x {price})")
+        return self
 
     @model_validator(mode="after")
     def _proofs_match_stacks(self) -> Self:

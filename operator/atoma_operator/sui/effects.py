@@ -13,7 +13,7 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2 as pb
 
 from atoma_operator.sui.errors import ChainError
 from atoma_operator.sui.txbuild import normalize_id
-from atoma_operator.sui.types import ChainEvent, ExecutionStatus, ObjectRef, TxOutcome
+from atoma_operator.sui.types import ChainEvent, ExecutionStatus, GasCost, ObjectRef, TxOutcome
 
 
 def outcome_from_executed(
@@ -38,6 +38,7 @@ def outcome_from_executed(
         abort_module=abort_module,
         error=error,
         gas_used_mist=_gas_used(effects.gas_used),
+        gas_cost=_gas_cost(effects.gas_used),
         gas_coin_after=_gas_coin_after(effects, gas_coin_id),
         events=chain_events(events, tx_digest, checkpoint),
         checkpoint=checkpoint,
@@ -75,6 +76,16 @@ def _gas_used(summary: pb.GasCostSummary | None) -> int:
         int(summary.computation_cost or 0)
         + int(summary.storage_cost or 0)
         - int(summary.storage_rebate or 0)
+    )
+
+
+def _gas_cost(summary: pb.GasCostSummary | None) -> GasCost | None:
+    if summary is None:
+        return None
+    return GasCost(
+        int(summary.computation_cost or 0),
+        int(summary.storage_cost or 0),
+        int(summary.storage_rebate or 0),
     )
 
 

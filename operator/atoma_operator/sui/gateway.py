@@ -33,6 +33,8 @@ from atoma_operator.sui.effects import event_from_message, outcome_from_executed
 from atoma_operator.sui.errors import (
     ChainError,
     ChainUnavailable,
+    EventCursorRejected,
+    EventsNotServed,
     TransactionRejected,
     classify_rejection,
 )
@@ -124,6 +126,19 @@ def parse_endpoint(url: str) -> tuple[str, int, bool]:
     return parsed.hostname, port, tls
 
 
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Verifying client context for https:// endpoints: the system's trust store, or only
+    `ca_file` (a PEM bundle) when given. Certificates and host names are always checked."""
+    try:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the Sui CA bundle {ca_file}: {exc}") from None
+    context.set_alpn_protocols(["h2"])  # gRPC runs over HTTP/2
+    return context
+
+
 def _pysui_config(url: str) -> PysuiConfiguration:
     """A key-less in-memory pysui configuration naming the endpoint.
 
@@ -154,7 +169,9 @@ class SuiGateway:
         signer: Signer,
         *,
         request_timeout: float = 10.0,
-        execute_timeout: float = 30.0,
+        execute_timeout: float = 120.0,
+        stream_timeout: float = 60.0,
+        ca_file: Path | None = None,
     ) -> None:
         quiet_pysui_logging()
         host, port, tls = parse_endpoint(url)
@@ -162,10 +179,13 @@ class SuiGateway:
         self._signer = signer
         self._request_timeout = request_timeout
         self._execute_timeout = execute_timeout
+        self._stream_timeout = stream_timeout  # a ListEvents scan can take ~5 s server-side
         self._client = GrpcProtocolClient(pysui_config=_pysui_config(f"http://{host}:{port}"))
         # pysui always opens TLS; open the channel ourselves so http:// is plaintext.
         self._client._channel.close()
-        self._client._channel = Channel(host=host, port=port, ssl=True if tls else None)
+        self._client._channel = Channel(
+            host=host, port=port, ssl=tls_context(ca_file) if tls else None
+        )
         self._shared_versions: dict[str, int] = {}
 
     @property
@@ -199,6 +219,8 @@ class SuiGateway:
         _raise_failure(what, result.result_string)
 
     def _check_retryable(self, what: str, failure: _RpcFailure) -> None:
+        """UNAVAILABLE, a deadline and the like: the node may still act on the request (on
+        execute: no finality within its 90 s wait, it keeps trying): outcome unknown."""
         if failure.status in _RETRYABLE or failure.status is None:
             raise ChainUnavailable(f"{what}: {_status_name(failure.status)}: {failure.message}")
 
@@ -253,6 +275,13 @@ class SuiGateway:
         if not isinstance(value, dict):
             raise ChainError(f"object {object_id} JSON is not a struct")
         return value
+
+    async def get_object_type(self, object_id: str) -> str | None:
+        """The object's Move type, e.g. "0x…::db::AtomaDb" (its address = defining package)."""
+        obj = await self._object(object_id, ["object_id", "object_type"])
+        if obj is None or not obj.object_type:
+            return None
+        return str(obj.object_type)
 
     async def shared_object(self, object_id: str, *, mutable: bool) -> SharedObjectArg:
         oid = normalize_id(object_id)
@@ -348,7 +377,8 @@ class SuiGateway:
 
     def _reject_or_raise(self, what: str, failure: _RpcFailure) -> NoReturn:
         self._check_retryable(what, failure)
-        raise TransactionRejected(classify_rejection(failure.message), failure.message)
+        code = failure.status.name if failure.status is not None else None
+        raise TransactionRejected(classify_rejection(failure.message, code), failure.message)
 
     async def get_transaction(self, digest: str) -> TxOutcome | None:
         try:
@@ -365,22 +395,45 @@ class SuiGateway:
 
     # -- events --------------------------------------------------------------------------
 
+    async def ledger_bounds(self) -> tuple[int, int]:
+        """(lowest available checkpoint, latest checkpoint) from GetServiceInfo."""
+        try:
+            info = await self._call(rq.GetServiceInfo())
+        except _RpcFailure as failure:
+            self._check_retryable("GetServiceInfo", failure)
+            raise ChainError(f"GetServiceInfo: {failure.message}") from None
+        if info is None or info.checkpoint_height is None:
+            raise ChainError("GetServiceInfo returned no checkpoint height")
+        return int(info.lowest_available_checkpoint or 0), int(info.checkpoint_height)
+
     async def list_events(
-        self, *, event_type_prefix: str, after: str | None, limit: int
+        self,
+        *,
+        event_type_prefix: str,
+        after: str | None,
+        limit: int,
+        start_checkpoint: int | None = None,
     ) -> EventPage:
-        """Events whose type starts with the prefix, in ledger order, after the cursor.
+        """Events whose type starts with the prefix, in ledger order, after the cursor
+        (or from `start_checkpoint`, inclusive, when there is no cursor yet).
 
         `next_cursor` is the last watermark the node sent (scan progress counts even when
-        no event matched), or `after` unchanged when it sent none.
+        no event matched), or `after` unchanged when it sent none. `at_tip` is False after
+        ITEM_LIMIT and SCAN_LIMIT: both mean "more may follow, ask again at once".
         """
         server_filter, wanted = _event_filter(event_type_prefix)
+        try:
+            after_raw = _decode_cursor(after) if after else None
+        except ValueError as exc:
+            raise EventCursorRejected("invalid", str(exc)) from None
         options = pb.QueryOptions(
             limit=limit,
-            after=_decode_cursor(after) if after else None,
+            after=after_raw,
             ordering=pb.Ordering.ASCENDING,
         )
         request = rq.ListEvents(
             field_mask=_EVENT_MASK,
+            start_checkpoint=start_checkpoint if after_raw is None else None,
             event_filter=pb.EventFilter(
                 terms=[
                     pb.EventTerm(
@@ -396,7 +449,7 @@ class SuiGateway:
         cursor: bytes | None = None
         end: pb.QueryEndReason | None = None
         try:
-            async for frame in self._stream(request):
+            async for frame in self._stream(request, deadline_s=self._stream_timeout):
                 if frame.watermark is not None and frame.watermark.cursor:
                     cursor = frame.watermark.cursor
                 if frame.event is not None:
@@ -406,20 +459,23 @@ class SuiGateway:
                 if frame.end is not None:
                     end = frame.end.reason
         except _RpcFailure as failure:
+            _raise_events_failure(
+                failure, has_position=after_raw is not None or start_checkpoint is not None
+            )
             self._check_retryable("ListEvents", failure)
             raise ChainError(f"ListEvents: {failure.message}") from None
         return EventPage(
             events=tuple(events),
             next_cursor=_encode_cursor(cursor) if cursor else after,
-            at_tip=end is not pb.QueryEndReason.ITEM_LIMIT,
+            at_tip=end not in (pb.QueryEndReason.ITEM_LIMIT, pb.QueryEndReason.SCAN_LIMIT),
         )
 
-    async def _stream(self, request: Any) -> AsyncIterator[Any]:
+    async def _stream(self, request: Any, *, deadline_s: float | None = None) -> AsyncIterator[Any]:
         what = type(request).__name__
         metrics.CHAIN_RPC_CALLS.labels(what).inc()
         try:
             result = await self._client.execute_grpc_request(
-                request=request, timeout=self._request_timeout
+                request=request, timeout=deadline_s or self._request_timeout
             )
         except _TRANSPORT_ERRORS as exc:
             _unavailable(what, exc)
@@ -451,7 +507,23 @@ def _raise_failure(what: str, result_string: object) -> NoReturn:
         text = " ".join(str(part) for part in result_string)
     else:
         text = str(result_string)
+    if "CERTIFICATE_VERIFY_FAILED" in text:  # nothing reached the node; retrying won't help
+        raise ChainError(
+            f"{what}: the node's TLS certificate is not trusted (set ATOMA_SUI_CA_FILE to "
+            f"the CA bundle that signed it): {text}"
+        )
     raise ChainError(f"{what}: {text}")
+
+
+def _raise_events_failure(failure: _RpcFailure, *, has_position: bool) -> None:
+    """ListEvents' own refusals, before the generic mapping (sui-network.md)."""
+    text = failure.message.lower()
+    if failure.status is Status.UNAVAILABLE and "indexes are disabled" in text:
+        raise EventsNotServed(f"ListEvents: {failure.message}")
+    if failure.status is Status.OUT_OF_RANGE:
+        raise EventCursorRejected("out_of_range", failure.message)
+    if failure.status is Status.INVALID_ARGUMENT and has_position:
+        raise EventCursorRejected("invalid", failure.message)
 
 
 def _status_name(status: Status | None) -> str:

@@ -92,6 +92,15 @@ class ExecutionStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class GasCost:
+    """The effects' gas summary (MIST): what a simulation says a transaction costs."""
+
+    computation: int
+    storage: int
+    rebate: int
+
+
+@dataclass(frozen=True)
 class TxOutcome:
     """The effects of an executed (or simulated) transaction, as far as we need them."""
 
@@ -105,6 +114,7 @@ class TxOutcome:
     events: tuple[ChainEvent, ...] = field(default=())
     checkpoint: int | None = None
     epoch: int | None = None
+    gas_cost: GasCost | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -142,6 +152,8 @@ class ChainGateway(Protocol):
 
     async def get_object_json(self, object_id: str) -> dict[str, Any] | None: ...
 
+    async def get_object_type(self, object_id: str) -> str | None: ...
+
     async def shared_object(self, object_id: str, *, mutable: bool) -> SharedObjectArg: ...
 
     async def list_gas_coins(self, owner: str | None = None) -> list[GasCoin]: ...
@@ -157,7 +169,14 @@ class ChainGateway(Protocol):
     async def get_transaction(self, digest: str) -> TxOutcome | None: ...
 
     async def list_events(
-        self, *, event_type_prefix: str, after: str | None, limit: int
+        self,
+        *,
+        event_type_prefix: str,
+        after: str | None,
+        limit: int,
+        start_checkpoint: int | None = None,
     ) -> EventPage: ...
+
+    async def ledger_bounds(self) -> tuple[int, int]: ...
 
     async def close(self) -> None: ...
