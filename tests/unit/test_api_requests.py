@@ -49,7 +49,7 @@ def test_the_seeds_literal_budget_is_refused_with_the_rule() -> None:
     """Seed 001's example asks for budget 1000 at price 10: Sui refuses any budget under
     1000 x price, so the resource (and the apiserver, by CEL) refuses it, saying why."""
     body = parse(TrySettleRequest, json.dumps({**SEED, "gas_budget": 1000}).encode())
-    with pytest.raises(ValueError, match="at least 1,000 x spec.gasPrice"):
+    with pytest.raises(ValueError, match=r"at least 1,000 x spec\.gasPrice"):
         StackSettlement.model_validate(to_resource("StackSettlement", body, "ns"))
 
 
