@@ -18,7 +18,7 @@ import kopf
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from atoma_operator import metrics
+from atoma_operator import metrics, retention
 from atoma_operator.follower import Follower
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
 from atoma_operator.leader import LeaderElector
@@ -83,11 +83,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.orphans_task = asyncio.create_task(
         orphans.run(runtime.ctx, config.retry_base_seconds), name="atoma-orphans"
     )
+    memo.retention_task = asyncio.create_task(retention.run(runtime), name="atoma-retention")
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("follower_task", "orphans_task", "leader_task"):
+    for name in ("follower_task", "orphans_task", "retention_task", "leader_task"):
         task: asyncio.Task[None] | None = getattr(memo, name, None)
         if task is not None:
             task.cancel()

@@ -137,6 +137,24 @@ class Kube:
                 ) from None
             raise
 
+    async def delete(self, key: ObjectKey, *, uid: str | None = None) -> None:
+        """Delete a resource; with `uid`, only that incarnation (a re-created object of the
+        same name is left alone). A missing object is not an error."""
+        body: dict[str, Any] = {"preconditions": {"uid": uid}} if uid else {}
+        try:
+            await asyncio.to_thread(
+                self._custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                key.namespace,
+                PLURALS[key.kind],
+                key.name,
+                body=body,  # type: ignore[arg-type]
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
     async def get_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
             cm = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)

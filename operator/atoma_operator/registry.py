@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from atoma_operator.kube import ObjectKey
@@ -25,6 +27,7 @@ class StackRegistry:
         self._stacks_of: dict[ObjectKey, frozenset[int]] = {}
         self._open: set[ObjectKey] = set()
         self._condition: dict[ObjectKey, str] = {}
+        self._finished: dict[ObjectKey, Finished] = {}
 
     def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
         """Apply one watch event; `open` resources still wait for an on-chain outcome."""
@@ -42,6 +45,11 @@ class StackRegistry:
         self._stacks_of[key] = stacks
         self._condition[key] = _condition_of(body)
         self.holds.observe(key, body)
+        done = finished(body)
+        if done is None:
+            self._finished.pop(key, None)
+        else:
+            self._finished[key] = done
         if is_final(body):
             self._open.discard(key)
         else:
@@ -52,6 +60,7 @@ class StackRegistry:
             self._discard(stack, key)
         self._open.discard(key)
         self._condition.pop(key, None)
+        self._finished.pop(key, None)
         self.holds.forget(key, last)
 
     def _discard(self, stack: int, key: ObjectKey) -> None:
@@ -60,6 +69,10 @@ class StackRegistry:
             keys.discard(key)
             if not keys:
                 del self._by_stack[stack]
+
+    def finished(self) -> dict[ObjectKey, Finished]:
+        """Final resources with nothing pending, and when they finished (retention)."""
+        return dict(self._finished)
 
     def resources_for(self, stack_small_id: int) -> set[ObjectKey]:
         return set(self._by_stack.get(stack_small_id, ()))
@@ -114,3 +127,26 @@ def _condition_of(body: Mapping[str, Any]) -> str:
     if state.get("Ready") == "True":
         return "Ready"
     return "Reconciling"
+
+
+@dataclass(frozen=True)
+class Finished:
+    uid: str | None
+    at: datetime
+    ttl: float | None  # the resource's own; None: the operator's setting
+
+
+def finished(body: Mapping[str, Any]) -> Finished | None:
+    """When the resource finished and its own TTL, or None while it is not final."""
+    if not is_final(body) or has_pending(body):
+        return None
+    times = [
+        c.get("lastTransitionTime")
+        for c in (body.get("status") or {}).get("conditions") or []
+        if c.get("lastTransitionTime")
+    ]
+    if not times:
+        return None
+    at = max(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
+    ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
+    return Finished((body.get("metadata") or {}).get("uid"), at, ttl)

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     leader_identity: str | None = Field(
         default=None, description="Defaults to POD_NAME or the hostname (unique per pod)."
     )
+    ttl_seconds_after_finished: float | None = Field(
+        default=None,
+        ge=0,
+        description="Delete final resources this long after they finished (off by default; "
+        "a resource's spec.ttlSecondsAfterFinished overrides it). Needs the delete verb.",
+    )
     follower_interval_seconds: float = Field(default=2.0, gt=0)
     follower_page_size: int = Field(default=100, ge=1, le=1000)
     follower_start_checkpoint: int | None = Field(

@@ -123,3 +123,49 @@ def test_condition_counts_per_kind() -> None:
     }
     reg.observe(STL, "MODIFIED", body("c", [3], {"Ready": "True"}))
     assert reg.condition_counts()[STL] == {"Ready": 2, "Reconciling": 0, "Stalled": 2}
+
+
+def _final(name: str, *, ttl: int | None = None, pending: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {"stackSmallId": 1, "phase": "Settled"}
+    if pending:
+        entry["pending"] = {"digest": "D"}
+    obj: dict[str, Any] = {
+        "metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}"},
+        "spec": {"stackSmallIds": [1]},
+        "status": {
+            "stacks": [entry],
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-03-01T00:00:00Z"},
+                {
+                    "type": "Reconciling",
+                    "status": "False",
+                    "lastTransitionTime": "2026-02-28T00:00:00Z",
+                },
+            ],
+        },
+    }
+    if ttl is not None:
+        obj["spec"]["ttlSecondsAfterFinished"] = ttl
+    return obj
+
+
+def test_retention_is_due_after_the_resources_own_ttl_or_the_default() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from atoma_operator.retention import due
+
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    reg = StackRegistry()
+    reg.observe(STL, "ADDED", _final("own", ttl=10))
+    reg.observe(STL, "ADDED", _final("dflt"))
+    reg.observe(STL, "ADDED", _final("busy", pending=True))
+
+    def names(now: datetime, ttl: float | None) -> list[str]:
+        return sorted(k.name for k, _ in due(reg.finished(), ttl, now))
+
+    assert names(t0 + timedelta(seconds=9), None) == []
+    assert names(t0 + timedelta(seconds=10), None) == ["own"]
+    assert names(t0 + timedelta(seconds=10), 5) == ["dflt", "own"]
+    assert reg.finished()[key("own")].uid == "uid-own"
+    reg.observe(STL, "DELETED", _final("own", ttl=10))
+    assert names(t0 + timedelta(days=1), 5) == ["dflt"]

@@ -94,6 +94,7 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "log_format" $v.logFormat
 }}
 {{- with $v.atoma.packageId }}{{ $_ := set $cfg "package_id" . }}{{ end }}
+{{- if and $v.retention.enabled (not (kindIs "invalid" $v.retention.ttlSecondsAfterFinished)) }}{{ $_ := set $cfg "ttl_seconds_after_finished" $v.retention.ttlSecondsAfterFinished }}{{ end }}
 {{- if $v.sui.caBundle }}{{ $_ := set $cfg "sui_ca_file" (printf "%s/sui-ca.crt" (include "atoma-operator.configMountDir" $)) }}{{ end }}
 {{- with $v.sui.executeTimeoutSeconds }}{{ $_ := set $cfg "sui_execute_timeout_seconds" . }}{{ end }}
 {{- with $v.sui.streamTimeoutSeconds }}{{ $_ := set $cfg "sui_stream_timeout_seconds" . }}{{ end }}

@@ -3,7 +3,7 @@
 - apiGroups: ["atoma.network"]
   resources: ["stacksettlements", "attestations"]
   # patch: kopf's finalizers and progress/diff-base annotations. No create/update/delete.
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"{{ if .Values.retention.enabled }}, "delete"{{ end }}]
 - apiGroups: ["atoma.network"]
   resources: ["stacksettlements/status", "attestations/status"]
   # update: optimistic-concurrency writes of submission intent (resourceVersion checked).

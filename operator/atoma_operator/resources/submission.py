@@ -159,6 +159,14 @@ class SubmissionSpec(K8sModel):
     )
     proofs: ProofList | None = Field(default=None, validate_default=True)
     proof_scheme: ProofScheme | None = Field(default=None, description=PROOF_SCHEME_DESCRIPTION)
+    ttl_seconds_after_finished: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description="Delete this resource this many seconds after it is final (Settled, "
+        "Failed or Disputed), like a Job's ttlSecondsAfterFinished; omitted: the operator's "
+        "setting (default: keep). The claimed-stack view, metrics and Events keep the record.",
+    )
 
     @property
     def from_state_database(self) -> bool:
