@@ -572,3 +572,34 @@ def test_all_settled_sets_ready_and_settled() -> None:
     assert condition_status(conds, "Ready") == "True"
     assert condition_status(conds, "Settled") == "True"
     assert status.observed_generation == 2
+
+
+async def test_a_gas_price_the_node_will_never_accept_ends_stalled_not_retried() -> None:
+    """gasPrice 1 passes admission (the schema cannot know the reference price); the node
+    refuses it every time: Stalled with the node's reason, one attempt, nothing executed."""
+    w = World(coins=1)
+    w.gw.script(TRY_SETTLE_STACK, 1, execute=[Reject(RejectionKind.GAS_PRICE_TOO_LOW)])
+    spec = spec_for([1]).model_copy(update={"gas_price": 1})
+    result = await w.run(spec)
+    e = w.entry(1)
+    assert e.phase is SettlementPhase.FAILED and e.reason == RejectionKind.GAS_PRICE_TOO_LOW.value
+    assert w.stalled_status() == "True"
+    assert result.retry_after is None
+    assert w.gw.transactions == {} and e.attempts == 1
+
+
+async def test_the_reference_price_refused_is_retried() -> None:
+    """Without a price of its own the resource uses the reference price, which may move
+    at the next epoch: a refusal then is retried, not Stalled."""
+    w = World(coins=1)
+    w.gw.script(TRY_SETTLE_STACK, 1, execute=[Reject(RejectionKind.GAS_PRICE_TOO_LOW)])
+    result = await w.run(spec_for([1]))
+    assert w.entry(1).phase is not SettlementPhase.FAILED
+    assert result.retry_after is not None
+
+
+async def test_a_budget_the_node_will_never_accept_ends_stalled() -> None:
+    w = World(coins=1)
+    w.gw.script(TRY_SETTLE_STACK, 1, execute=[Reject(RejectionKind.GAS_BUDGET_TOO_HIGH)])
+    await w.run(spec_for([1]))
+    assert w.entry(1).reason == "GasBudgetTooHigh" and w.stalled_status() == "True"
