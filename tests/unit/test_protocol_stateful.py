@@ -6,7 +6,7 @@ in-memory cluster and chain (`simworld`) that answer 409, lose and fail writes, 
 status, delete, label, restart the operator (in-memory state lost), change the leader,
 leave transactions in flight, lag and go down. Invariants, after every step:
 
-I1  at most one successful settlement per stack;
+I1  at most one successful settlement per stack, one attestation per (stack, node);
 I2  no (object, version) signed into two transactions that could both be unfinalised;
 I3  nothing executes that was not recorded in a resource's status first;
 I4  once the faults stop, every resource reaches Ready or Stalled within a bounded number
@@ -69,7 +69,7 @@ class Operator:
             badges=world.badges,
             clock=world.clock,
             gas=gas,
-            gas_wait_seconds=0.01,
+            gas_wait_seconds=1e-9,  # no real-time waits: runs must be reproducible
             expiry_confirmations=3,
             expiry_window_seconds=0,
         )
@@ -100,6 +100,8 @@ class ProtocolMachine(RuleBasedStateMachine):
     def setup(self, badges: int, coins: int) -> None:
         self.badges = [self.chain.add_badge(100 + i) for i in range(badges)]
         self.coins = [self.chain.add_coin() for _ in range(coins)]
+        for stack in STACKS:  # the contract samples one of our badges to attest each stack
+            self.chain.requested_on_settle[stack] = [self.badges[stack % badges].node_small_id]
         self.op = Operator(self)
 
     def teardown(self) -> None:
@@ -125,6 +127,23 @@ class ProtocolMachine(RuleBasedStateMachine):
             "nodeSmallId": node,
             "proofs": [{"stackSmallId": s, "totalHash": TOTAL_HASH} for s in stacks],
         }
+        self.cluster.create(key, spec)
+        self.keys.append(key)
+
+    @rule(
+        stacks=st.lists(st.sampled_from(list(STACKS)), min_size=1, max_size=2, unique=True),
+        named=st.booleans(),
+    )
+    def create_attestation(self, stacks: list[int], named: bool) -> None:
+        """Attest with the requested badge (named, or every requested badge we hold)."""
+        self.names += 1
+        key = ObjectKey("Attestation", NAMESPACE, f"atst-{self.names}")
+        spec: dict[str, Any] = {
+            "stackSmallIds": stacks,
+            "proofs": [{"stackSmallId": s, "totalHash": TOTAL_HASH} for s in stacks],
+        }
+        if named:
+            spec["nodeSmallId"] = self.chain.requested_on_settle[stacks[0]][0]
         self.cluster.create(key, spec)
         self.keys.append(key)
 
@@ -290,6 +309,16 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert all(n <= 1 for n in settled.values()), settled
 
     @invariant()
+    def i1_one_attestation_per_stack_and_node(self) -> None:
+        attested: dict[tuple[int, int], int] = {}
+        for digest, outcome in self.chain.transactions.items():
+            function, sid = self.chain.unit_of(digest)
+            if function == SUBMIT_ATTESTATION and outcome.status is ExecutionStatus.SUCCESS:
+                node = self.chain.badge_nodes[self.chain.owned_of(digest)[0].object_id]
+                attested[(sid, node)] = attested.get((sid, node), 0) + 1
+        assert all(n <= 1 for n in attested.values()), attested
+
+    @invariant()
     def i2_no_equivocation(self) -> None:
         assert not self.violations, self.violations
 
@@ -328,6 +357,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert sizes["recorded_objects"] == 0, sizes
         assert len(self.op.registry) == len(self._existing()), "I5: registry kept deleted resources"
         self.i1_one_settlement_per_stack()
+        self.i1_one_attestation_per_stack_and_node()
         self.i2_no_equivocation()
         self.i3_recorded_before_executed()
         for digest, outcome in self.chain.transactions.items():
@@ -336,11 +366,16 @@ class ProtocolMachine(RuleBasedStateMachine):
             del outcome
 
     def _done(self, key: ObjectKey) -> bool:
-        status = self.cluster.objects[key].get("status") or {}
-        if has_pending(self.cluster.objects[key]):
+        obj = self.cluster.objects[key]
+        status = obj.get("status") or {}
+        if has_pending(obj):
             return False
-        conds = {c["type"]: c["status"] for c in status.get("conditions") or []}
-        return conds.get("Ready") == "True" or conds.get("Stalled") == "True"
+        conds = {c["type"]: c for c in status.get("conditions") or []}
+        if any(conds.get(t, {}).get("status") == "True" for t in ("Ready", "Stalled")):
+            return True
+        # An attestation for a stack nobody settled waits for its ticket, by design.
+        unsettled = [s for s in obj["spec"]["stackSmallIds"] if s not in self.chain.tickets]
+        return key.kind == "Attestation" and bool(unsettled)
 
     def _settled(self) -> bool:
         return (
