@@ -116,3 +116,16 @@ async def test_keyed_locks_keep_nothing_for_idle_keys() -> None:
         async with locks(("stack", stack)):
             assert len(locks) == 1
     assert len(locks) == 0
+
+
+def test_a_namesake_re_created_while_an_orphan_resolves_does_not_inherit_it() -> None:
+    """GitOps re-creates a deleted resource under the same name while the old one's
+    transaction is still unresolved: the orphan keeps the badge held, but it is not
+    written into the new resource's status as if it were its own."""
+    book = HoldBook(inputs_of=fake_owned_inputs)
+    unit = UnitRef(KEY, "stack/1")
+    book.claim(unit, _pending("D1"), (BADGE, COIN))
+    book.confirm("D1")
+    book.forget(KEY)
+    assert book.intent_for(unit) is None
+    assert book.holder(BADGE) == "D1"

@@ -141,7 +141,9 @@ class HoldBook:
     def intent_for(self, unit: UnitRef) -> PendingTransaction | None:
         """The unresolved intent this process knows for the unit (status may have lost it)."""
         digest = self._by_unit.get(unit)
-        return self._claims[digest].pending if digest is not None else None
+        if digest is None or self._claims[digest].orphaned:
+            return None  # an orphan belongs to a resource that is gone, not to a namesake
+        return self._claims[digest].pending
 
     def intent_for_digest(self, digest: str) -> PendingTransaction | None:
         intent = self._claims.get(digest)
