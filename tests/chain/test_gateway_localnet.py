@@ -19,7 +19,7 @@ from pysui.abstracts.client_keypair import SignatureScheme
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.hashing import ProofScheme, blake2b256, settlement_commitment
 from atoma_operator.sui.errors import ChainUnavailable, RejectionKind, TransactionRejected
-from atoma_operator.sui.gas import GasCoinManager
+from atoma_operator.sui.gas import GasCoinManager, Release
 from atoma_operator.sui.gateway import SuiGateway
 from atoma_operator.sui.keys import parse_signer
 from atoma_operator.sui.types import (
@@ -450,8 +450,9 @@ async def test_gas_manager_pool_over_the_gateway(
             )
             outcome = await me.gateway.execute(tx)
         finally:
-            badge_lock.release(badge, None)  # re-read on the next lease
-        gas.release(lease, outcome.gas_coin_after, spent=outcome.gas_used_mist)
+            badge_lock.release(badge, Release.reread())  # re-read on the next lease
+        assert outcome.gas_coin_after is not None
+        gas.release(lease, Release.moved(outcome.gas_coin_after, outcome.gas_used_mist))
         return outcome
 
     outcomes = await asyncio.gather(*(settle_one() for _ in range(8)))
