@@ -36,10 +36,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Run the operator (kopf) until interrupted; settings come from env and files."""
     import kopf
 
-    from atoma_operator import handlers  # noqa: F401  (registers the handlers)
-    from atoma_operator.settings import Settings
+    from atoma_operator.preflight import StartupRefused, checked_settings
 
-    namespaces = args.namespace or Settings().namespaces
+    try:
+        settings = checked_settings()
+    except StartupRefused as exc:
+        print(f"atoma-operator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    from atoma_operator import handlers  # noqa: F401  (registers the handlers)
+
+    namespaces = args.namespace or settings.namespaces
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

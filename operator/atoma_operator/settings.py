@@ -4,7 +4,9 @@ Precedence (highest first): constructor arguments, `ATOMA_*` environment variabl
 YAML file named by `ATOMA_CONFIG_FILE` (the Helm chart mounts its ConfigMap there),
 defaults. The signing key is never a setting value: only the path of a mounted file
 (`ATOMA_KEY_FILE`) or, for local development, `ATOMA_SIGNING_KEY` held as a SecretStr so
-it cannot leak through repr or validation errors.
+it cannot leak through repr. pydantic's ValidationError repeats the input values (the
+model validator's input is every setting, key included), so `Settings()` replaces it
+with `SettingsInvalid`, which names fields and rules only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -41,6 +44,19 @@ class NodeBadge(BaseModel):
 
     object_id: ObjectIdStr
     node_small_id: Annotated[int, Field(ge=0)]
+
+
+class SettingsInvalid(ValueError):
+    """The operator's settings are invalid. The message names fields and rules, never values."""
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per error: `field: rule`, without the input (which may be the key)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"{where}: {error['msg']}")
+    return "; ".join(lines)
 
 
 class Settings(BaseSettings):
@@ -101,6 +117,19 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     log_format: LogFormat = LogFormat.TEXT
+
+    def __init__(self, **values: Any) -> None:
+        # The replacement is raised outside the `except` block: nothing input-bearing is
+        # chained to it (tracebacks print __context__ too).
+        error: SettingsInvalid
+        try:
+            super().__init__(**values)
+            return
+        except ValidationError as exc:
+            error = SettingsInvalid(f"invalid operator settings: {describe_errors(exc)}")
+        except SettingsError as exc:  # a source could not parse a value (e.g. JSON)
+            error = SettingsInvalid(f"invalid operator settings: {exc}")
+        raise error
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
