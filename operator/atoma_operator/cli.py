@@ -55,12 +55,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_localnet(args: argparse.Namespace) -> int:
-    from sui_localnet.__main__ import main as localnet_main
-
-    return localnet_main(args.rest)
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atoma-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -106,14 +100,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
     run.set_defaults(func=_cmd_run)
-
-    localnet = commands.add_parser(
-        "localnet",
-        help="run the local Sui stand-in (dev and tests only)",
-        add_help=False,
-    )
-    localnet.add_argument("rest", nargs=argparse.REMAINDER)
-    localnet.set_defaults(func=_cmd_localnet)
     return parser
 
 
