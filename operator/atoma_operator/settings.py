@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     follower_page_size: int = Field(default=100, ge=1, le=1000)
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    proof_input_wait_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long a resource waits for a referenced ConfigMap/Secret to appear "
+        "before it is Stalled with InvalidProofInput.",
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     log_format: LogFormat = LogFormat.TEXT

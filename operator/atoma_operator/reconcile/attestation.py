@@ -31,7 +31,7 @@ from atoma_operator.atoma.ticket import (
 from atoma_operator.reconcile.backoff import record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
-from atoma_operator.reconcile.proofs import attestation_inputs
+from atoma_operator.reconcile.proofs import WAITING_REASON, attestation_inputs, proof_input_waits
 from atoma_operator.reconcile.settlement import StatusWriter, with_summary
 from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
 from atoma_operator.resources.attestation import (
@@ -100,9 +100,15 @@ def summarise(status: AttestationStatus, problems: list[StackProblem]) -> Summar
             parts.append(
                 f"stack {first_err.stack_small_id} node {first_err.node_small_id}: {first_err.last_error}"
             )
-        return Summary(
-            False, True, False, waiting[0].reason if waiting else "Submitting", "; ".join(parts)
-        )
+        proof_wait = next((a for a in open_ if a.reason == WAITING_REASON), None)
+        if proof_wait is not None and not waiting:
+            parts.append(
+                f"stack {proof_wait.stack_small_id} node {proof_wait.node_small_id}: "
+                f"{proof_wait.last_error}"
+            )
+        reason = waiting[0].reason if waiting else None
+        reason = reason or (WAITING_REASON if proof_wait is not None else "Submitting")
+        return Summary(False, True, False, reason, "; ".join(parts))
     if failed or stuck:
         if stuck:
             return Summary(False, False, True, stuck[0].reason, stuck[0].message)
@@ -345,6 +351,15 @@ async def _step_entry(
                 read_value=ctx.read_value,
             )
         except ProofInputError as exc:
+            if proof_input_waits(
+                entry,
+                exc,
+                now=ctx.clock(),
+                deadline_seconds=ctx.settings.proof_input_wait_seconds,
+                retry_base_seconds=ctx.settings.retry_base_seconds,
+            ):
+                entry.phase = AttestationPhase.PENDING
+                return []
             entry.phase = AttestationPhase.FAILED
             record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
             return [Notice("Warning", "InvalidProofInput", exc.message)]

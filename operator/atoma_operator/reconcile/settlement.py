@@ -24,7 +24,7 @@ from atoma_operator.atoma.ticket import (
 from atoma_operator.reconcile.backoff import record_failure, record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
-from atoma_operator.reconcile.proofs import settlement_inputs
+from atoma_operator.reconcile.proofs import WAITING_REASON, proof_input_waits, settlement_inputs
 from atoma_operator.reconcile.units import Notice, StatusSink, Verdict, gather_all, run_unit
 from atoma_operator.resources.common import Condition
 from atoma_operator.resources.stack_settlement import (
@@ -162,11 +162,13 @@ def summarise(status: StackSettlementStatus) -> Summary:
             False, False, True, "Disputed", f"stack(s) {ids} are in dispute on chain", False
         )
     if open_:
-        first = next((s for s in open_ if s.last_error), None)
+        waiting = next((s for s in open_ if s.reason == WAITING_REASON), None)
+        first = waiting or next((s for s in open_ if s.last_error), None)
         message = f"{n - len(open_)}/{n} stacks submitted"
         if first is not None:
             message += f"; stack {first.stack_small_id}: {first.last_error}"
-        return Summary(False, True, False, "Submitting", message, False)
+        reason = WAITING_REASON if waiting is not None else "Submitting"
+        return Summary(False, True, False, reason, message, False)
     if failed:
         first_failed = failed[0]
         reason = _reason_of(first_failed)
@@ -291,6 +293,15 @@ async def _step_stack(
                     read_value=ctx.read_value,
                 )
             except ProofInputError as exc:
+                if proof_input_waits(
+                    entry,
+                    exc,
+                    now=ctx.clock(),
+                    deadline_seconds=ctx.settings.proof_input_wait_seconds,
+                    retry_base_seconds=ctx.settings.retry_base_seconds,
+                ):
+                    entry.phase = SettlementPhase.PENDING
+                    return []
                 entry.phase = SettlementPhase.FAILED
                 record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
                 return [Notice("Warning", "InvalidProofInput", exc.message)]
