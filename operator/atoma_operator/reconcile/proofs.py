@@ -58,15 +58,17 @@ def proof_input_waits(
     if waited >= deadline_seconds:
         error.message += f" (waited {int(waited)} s, the limit is {int(deadline_seconds)} s)"
         return False
-    remaining = progress.waiting_since + timedelta(seconds=deadline_seconds) - now
+    deadline = progress.waiting_since + timedelta(seconds=deadline_seconds)
     record_failure(
         progress,
         WAITING_REASON,
         error.message,
         now=now,
         base=retry_base_seconds,
-        cap=max(0.5, min(RECHECK_MAX_SECONDS, remaining.total_seconds())),
+        cap=RECHECK_MAX_SECONDS,
     )
+    if progress.next_retry_time is not None:  # the last look is at the deadline itself
+        progress.next_retry_time = min(progress.next_retry_time, deadline)
     return True
 
 
