@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 
 from atoma_operator.kube import Kube, NotFound
+from atoma_operator.policy import PolicyGate, defaults_from
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.registry import StackRegistry
@@ -78,6 +79,8 @@ class Runtime:
         )
         registry = StackRegistry()
         ctx.recorded_holds = registry.holds_on
+        if settings.policy_enforced:
+            ctx.policy = PolicyGate(kube.api_client, defaults_from(settings))
         return cls(settings, gateway, kube, ctx, registry)
 
     async def close(self) -> None:

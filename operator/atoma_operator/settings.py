@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     follower_page_size: int = Field(default=100, ge=1, le=1000)
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    policy_enforced: bool = Field(
+        default=True,
+        description="Refuse (Stalled, NotPermitted) resources no SettlementPolicy permits. "
+        "false: no checks, for local development with the stand-in only.",
+    )
     proof_input_wait_seconds: float = Field(
         default=600.0,
         gt=0,

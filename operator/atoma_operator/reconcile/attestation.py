@@ -175,7 +175,28 @@ async def reconcile_attestation(
                 )
             )
 
-    await gather_all(one_stack(sid) for sid in spec.stack_small_ids)
+    stacks = list(spec.stack_small_ids)
+    may_build = not status.attestations or any(
+        a.phase not in DONE and a.pending is None for a in status.attestations
+    )
+    if ctx.policy is not None and may_build:  # nothing new is signed unless a policy permits
+        refusal = await ctx.policy.admit(
+            namespace, spec, status.policy_charges, per_badge=True, now=ctx.clock()
+        )
+        if refusal is not None:
+            for a in status.attestations:
+                if a.phase not in DONE and a.pending is None:
+                    a.phase = AttestationPhase.FAILED
+                    record_terminal(a, refusal.reason, refusal.message, now=ctx.clock())
+            result.notices.append(Notice("Warning", refusal.reason, refusal.message))
+            resumed = {a.stack_small_id for a in status.attestations if a.pending is not None}
+            result.problems += [
+                StackProblem(sid, refusal.reason, refusal.message, True)
+                for sid in stacks
+                if sid not in resumed
+            ]
+            stacks = [sid for sid in stacks if sid in resumed]  # recorded ones still finish
+    await gather_all(one_stack(sid) for sid in stacks)
     order = {sid: i for i, sid in enumerate(spec.stack_small_ids)}
     status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
     status.tx_digests = tx_digests(status)

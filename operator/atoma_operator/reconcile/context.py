@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
 from atoma_operator.reconcile.tickets import TicketReader
@@ -18,6 +19,9 @@ from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.gas import GasCoinManager
 from atoma_operator.sui.types import ChainGateway, ObjectRef, SharedObjectArg
+
+if TYPE_CHECKING:
+    from atoma_operator.policy import PolicyGate
 
 ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
 """(namespace, kind "ConfigMap"|"Secret", name, key) -> raw bytes; raises LookupError."""
@@ -52,6 +56,8 @@ class ReconcileContext:
     """Digests recorded in status (seen by the watch) that use this badge: after a
     restart they hold the badge until resolved, as the in-memory holds did before."""
     _resolved: set[str] = field(default_factory=set)
+    policy: PolicyGate | None = None
+    """SettlementPolicy enforcement; None: none (unit tests, ATOMA_POLICY_ENFORCED=false)."""
 
     def badge_holder(self, badge_id: str) -> str | None:
         """The unresolved transaction that holds this badge, if any."""

@@ -229,6 +229,16 @@ async def reconcile_settlement(
 
     sink = StatusSink(render, write_status)
     notices: list[Notice] = []
+    unbuilt = [e for e in status.stacks if e.phase not in SUBMITTED and e.pending is None]
+    if ctx.policy is not None and unbuilt:  # nothing new is signed unless a policy permits
+        refusal = await ctx.policy.admit(
+            namespace, spec, status.policy_charges, per_badge=False, now=ctx.clock()
+        )
+        if refusal is not None:
+            for entry in unbuilt:  # a transaction recorded earlier is still resumed
+                entry.phase = SettlementPhase.FAILED
+                record_terminal(entry, refusal.reason, refusal.message, now=ctx.clock())
+            notices.append(Notice("Warning", refusal.reason, refusal.message))
     try:
         badge = choose_badge(spec.node_small_id, ctx)
     except BadgeError as exc:
