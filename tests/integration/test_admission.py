@@ -37,6 +37,7 @@ def plane(control_plane: ControlPlane) -> ControlPlane:
     applied = control_plane.apply_crds([CRD_DIR])
     assert sorted(applied) == [
         "customresourcedefinition.apiextensions.k8s.io/attestations.atoma.network",
+        "customresourcedefinition.apiextensions.k8s.io/settlementpolicies.atoma.network",
         "customresourcedefinition.apiextensions.k8s.io/stacksettlements.atoma.network",
     ]
     return control_plane
