@@ -213,3 +213,11 @@ def test_with_no_policy_at_all_creation_is_refused(plane: ControlPlane, namespac
     result = _create(plane, namespace, _settlement("none"))
     assert result.returncode != 0
     assert "ValidatingAdmissionPolicy" in result.stderr
+
+
+def test_a_policy_must_select_some_namespaces(plane: ControlPlane) -> None:
+    body = _policy(f"adm-{secrets.token_hex(3)}", "x")
+    del body["spec"]["namespaces"]
+    result = plane.kubectl("create", "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert "set namespaces, namespaceSelector or both" in result.stderr
