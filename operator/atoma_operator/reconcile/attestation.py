@@ -69,6 +69,8 @@ class AttestationPass:
     problems: list[StackProblem] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     retry_after: float | None = None
+    refused: bool = False
+    """No SettlementPolicy permits this resource: only recorded transactions go on."""
 
 
 def tx_digests(status: AttestationStatus) -> list[str]:
@@ -196,6 +198,7 @@ async def reconcile_attestation(
                 if sid not in resumed
             ]
             stacks = [sid for sid in stacks if sid in resumed]  # recorded ones still finish
+            result.refused = True
     await gather_all(one_stack(sid) for sid in stacks)
     order = {sid: i for i, sid in enumerate(spec.stack_small_ids)}
     status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
@@ -253,7 +256,9 @@ async def _stack(
     work = [
         a
         for a in status.attestations
-        if a.stack_small_id == sid and (a.phase not in DONE or a.pending)
+        if a.stack_small_id == sid
+        and (a.phase not in DONE or a.pending)
+        and (a.pending is not None or not out.refused)
     ]
     for entry in work:
         out.notices.extend(
