@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -140,6 +141,12 @@ class Settings(BaseSettings):
             error = SettingsInvalid(f"invalid operator settings: {describe_errors(exc)}")
         except SettingsError as exc:  # a source could not parse a value (e.g. JSON)
             error = SettingsInvalid(f"invalid operator settings: {exc}")
+        except yaml.YAMLError as exc:  # position only: the file's text is not repeated
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            error = SettingsInvalid(f"ATOMA_CONFIG_FILE is not valid YAML{where}")
+        except OSError as exc:
+            error = SettingsInvalid(f"cannot read ATOMA_CONFIG_FILE: {exc.strerror}")
         raise error
 
     @model_validator(mode="after")

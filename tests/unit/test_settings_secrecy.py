@@ -128,3 +128,14 @@ def test_a_malformed_json_setting_names_the_field_not_the_value(tmp_path: Path) 
     assert result.returncode == 2, result.stderr
     assert "badges" in result.stderr
     assert marker not in result.stdout + result.stderr
+
+
+def test_a_malformed_config_file_names_the_line_not_the_text(tmp_path: Path) -> None:
+    secret = "suiprivkey1" + "q" * 20 + "topsecretvalue"
+    config = tmp_path / "config.yaml"
+    config.write_text(f'signing_key: "{secret}\nfoo: [\n')
+    result = _run({**CHAIN_IDS, "ATOMA_CONFIG_FILE": str(config)}, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "ATOMA_CONFIG_FILE is not valid YAML at line" in result.stderr
+    assert "topsecretvalue" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
