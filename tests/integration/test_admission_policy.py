@@ -207,12 +207,31 @@ def test_a_policy_change_while_resources_are_pending(
 
 
 def test_with_no_policy_at_all_creation_is_refused(plane: ControlPlane, namespace: str) -> None:
-    existing = json.loads(plane.kubectl("get", "settlementpolicies", "-o", "json").stdout)
-    if existing["items"]:
-        pytest.skip("other SettlementPolicies exist in this control plane")
-    result = _create(plane, namespace, _settlement("none"))
-    assert result.returncode != 0
-    assert "ValidatingAdmissionPolicy" in result.stderr
+    """The chart's binding with parameterNotFoundAction Deny. Other tests leave policies
+    behind in this control plane, so a copy of the binding selects policies by a label
+    none has, for this namespace only: the same as a cluster without any policy."""
+    binding = only(render({"admission": {"enabled": True}}, release="adm"),
+                   "ValidatingAdmissionPolicyBinding")  # fmt: skip
+    assert binding["spec"]["paramRef"] == {"selector": {}, "parameterNotFoundAction": "Deny"}
+    label = f"none-{secrets.token_hex(3)}"
+    binding["metadata"]["name"] = f"adm-{label}"
+    binding["spec"]["paramRef"]["selector"] = {"matchLabels": {"atoma.network/test": label}}
+    binding["spec"]["matchResources"] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
+    plane.kubectl("apply", "-f", "-", input=json.dumps(binding))
+    try:
+        deadline = time.monotonic() + ADMISSION_LAG
+        while True:
+            result = _create(plane, namespace, _settlement(f"none-{secrets.token_hex(2)}"))
+            if result.returncode != 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # the new binding reaches admission ~1 s later
+        assert result.returncode != 0
+        assert "ValidatingAdmissionPolicy" in result.stderr
+        assert "no params found for policy binding with `Deny`" in result.stderr
+    finally:
+        plane.kubectl("delete", "validatingadmissionpolicybinding", binding["metadata"]["name"])
 
 
 def test_a_policy_must_select_some_namespaces(plane: ControlPlane) -> None:

@@ -769,3 +769,27 @@ def test_the_service_account_reads_proof_secrets_only_where_allowed(
             assert cm.returncode != 0 and "Forbidden" in cm.stderr  # no ConfigMap listing
     finally:
         control_plane.kubectl("delete", "namespace", allowed, "--wait=false", check=False)
+
+
+@pytest.mark.usefixtures("crds_present")
+def test_the_chart_policy_is_created_and_follows_upgrades(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    values: dict[str, Any] = {"crds": {"install": False}, "policy": {"maxGasPrice": 5000}}
+    with _installed(control_plane, namespace, values, tmp_path) as release:
+        name = f"{release}-atoma-operator-{namespace}"
+
+        def spec() -> dict[str, Any]:
+            out = control_plane.kubectl("get", "settlementpolicy", name, "-o", "json").stdout
+            result: dict[str, Any] = json.loads(out)["spec"]
+            return result
+
+        assert spec()["namespaces"] == [namespace] and spec()["maxGasPrice"] == 5000
+        values["policy"]["maxGasPrice"] = 6000
+        run_helm(
+            "upgrade", release, str(CHART_DIR), "--namespace", namespace,
+            "--values", str(values_file(values, tmp_path)),
+            kubeconfig=control_plane.kubeconfig,
+        )  # fmt: skip
+        assert spec()["maxGasPrice"] == 6000
+    control_plane.kubectl("delete", "settlementpolicy", name, "--ignore-not-found")
