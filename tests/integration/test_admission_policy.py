@@ -134,7 +134,7 @@ def test_the_apiserver_serves_validating_admission_policies(plane: ControlPlane)
     ],
     ids=["badge", "budget", "price", "secret"],
 )
-def test_a_forbidden_resource_is_refused_naming_the_rule(
+def test_a_disallowed_resource_is_refused_naming_the_rule(
     plane: ControlPlane,
     namespace: str,
     policy_name: str,
@@ -144,7 +144,7 @@ def test_a_forbidden_resource_is_refused_naming_the_rule(
 ) -> None:
     plane.kubectl("apply", "-f", "-", input=json.dumps(_policy(policy_name, namespace)))
     error = _poll_refusal(
-        plane, namespace, _settlement("forbidden", **spec), f"SettlementPolicy {policy_name}", rule
+        plane, namespace, _settlement("disallowed", **spec), f"SettlementPolicy {policy_name}", rule
     )
     assert detail in error
     assert "ValidatingAdmissionPolicy" in error

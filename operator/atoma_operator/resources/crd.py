@@ -137,6 +137,8 @@ class ResourceDefinition:
     description: str
     scope: str = "Namespaced"
     columns: tuple[JsonDict, ...] | None = None  # None: the submission kinds' columns
+    categories: tuple[str, ...] = (CATEGORY,)
+    """`kubectl get atoma` lists the requests; policies are the admin's, not in it."""
 
 
 RESOURCES: tuple[ResourceDefinition, ...] = (
@@ -162,6 +164,7 @@ RESOURCES: tuple[ResourceDefinition, ...] = (
         "largest gas budget and price, a spend limit and whether proofs may come from "
         "Secrets. No policy selecting a namespace: its resources are refused.",
         scope="Cluster",
+        categories=(),
         columns=(
             {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces"},
             {"name": "Badges", "type": "string", "jsonPath": ".spec.nodeSmallIds"},
@@ -219,7 +222,7 @@ def custom_resource_definition(resource: ResourceDefinition) -> JsonDict:
                 "plural": names.plural,
                 "singular": names.singular,
                 "shortNames": [names.short_name],
-                "categories": [CATEGORY],
+                **({"categories": list(resource.categories)} if resource.categories else {}),
             },
             "scope": resource.scope,
             "versions": [
