@@ -21,7 +21,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY operator/ operator/
+# The operator package only: the Sui stand-in and the developer tooling next to it in
+# operator/ are a separate distribution (operator/pyproject.toml) and stay out.
+COPY operator/atoma_operator/ operator/atoma_operator/
 # --prefer-binary: dependencies come as wheels (no compiler in this image); the venv gets
 # no pip of its own (`pip --python` installs into it from outside).
 RUN pip wheel --no-deps --wheel-dir /wheels . \

@@ -10,11 +10,12 @@ PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: venv control-plane demo demo-down test lint typecheck crds clean
 
-# Reinstalls only when pyproject.toml changed since the last install.
+# Reinstalls only when a pyproject.toml changed since the last install. Two distributions:
+# the operator (the image installs only this one) and operator/ (stand-in + dev tooling).
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml operator/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test]' -e ./operator
 	@touch $@
 
 # etcd, kube-apiserver and helm, built from the Go module proxy into ~/.cache (once).

@@ -105,6 +105,7 @@ class Chain:
             "ATOMA_RETRY_BASE_SECONDS": "0.5",
             "ATOMA_RETRY_MAX_SECONDS": "4",
             "ATOMA_SUI_REQUEST_TIMEOUT_SECONDS": "10",
+            "ATOMA_POLICY_ENFORCED": "false",  # measures the chain path, not policy reads
         }
         env.update(extra)
         return env

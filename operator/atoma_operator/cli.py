@@ -36,10 +36,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Run the operator (kopf) until interrupted; settings come from env and files."""
     import kopf
 
-    from atoma_operator import handlers  # noqa: F401  (registers the handlers)
-    from atoma_operator.settings import Settings
+    from atoma_operator.preflight import StartupRefused, checked_settings
 
-    namespaces = args.namespace or Settings().namespaces
+    try:
+        settings = checked_settings()
+    except StartupRefused as exc:
+        print(f"atoma-operator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    from atoma_operator import handlers  # noqa: F401  (registers the handlers)
+
+    namespaces = args.namespace or settings.namespaces
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
@@ -55,12 +61,6 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
     serve(host=args.host, port=args.port, namespace=args.namespace, wait_seconds=args.wait)
     return 0
-
-
-def _cmd_localnet(args: argparse.Namespace) -> int:
-    from sui_localnet.__main__ import main as localnet_main
-
-    return localnet_main(args.rest)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -132,13 +132,6 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     api.set_defaults(func=_cmd_api)
 
-    localnet = commands.add_parser(
-        "localnet",
-        help="run the local Sui stand-in (dev and tests only)",
-        add_help=False,
-    )
-    localnet.add_argument("rest", nargs=argparse.REMAINDER)
-    localnet.set_defaults(func=_cmd_localnet)
     return parser
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from atoma_operator import statedb
 from atoma_operator.kube import Kube, NotFound
+from atoma_operator.policy import PolicyGate, defaults_from
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
 from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.tickets import TicketReader
@@ -93,6 +94,8 @@ class Runtime:
             locks=KeyedLocks(),
             holds=holds,
         )
+        if settings.policy_enforced:
+            ctx.policy = PolicyGate(kube.api_client, defaults_from(settings))
         return cls(settings, gateway, kube, ctx, StackRegistry(holds), state_db)
 
     async def close(self) -> None:

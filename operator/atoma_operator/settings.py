@@ -4,7 +4,9 @@ Precedence (highest first): constructor arguments, `ATOMA_*` environment variabl
 YAML file named by `ATOMA_CONFIG_FILE` (the Helm chart mounts its ConfigMap there),
 defaults. The signing key is never a setting value: only the path of a mounted file
 (`ATOMA_KEY_FILE`) or, for local development, `ATOMA_SIGNING_KEY` held as a SecretStr so
-it cannot leak through repr or validation errors.
+it cannot leak through repr. pydantic's ValidationError repeats the input values (the
+model validator's input is every setting, key included), so `Settings()` replaces it
+with `SettingsInvalid`, which names fields and rules only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -42,6 +46,19 @@ class NodeBadge(BaseModel):
 
     object_id: ObjectIdStr
     node_small_id: Annotated[int, Field(ge=0)]
+
+
+class SettingsInvalid(ValueError):
+    """The operator's settings are invalid. The message names fields and rules, never values."""
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per error: `field: rule`, without the input (which may be the key)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"{where}: {error['msg']}")
+    return "; ".join(lines)
 
 
 class Settings(BaseSettings):
@@ -162,9 +179,39 @@ class Settings(BaseSettings):
     )
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    policy_enforced: bool = Field(
+        default=True,
+        description="Refuse (Stalled, NotPermitted) resources no SettlementPolicy permits. "
+        "false: no checks, for local development with the stand-in only.",
+    )
+    proof_input_wait_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long a resource waits for a referenced ConfigMap/Secret to appear "
+        "before it is Stalled with InvalidProofInput.",
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     log_format: LogFormat = LogFormat.TEXT
+
+    def __init__(self, **values: Any) -> None:
+        # The replacement is raised outside the `except` block: nothing input-bearing is
+        # chained to it (tracebacks print __context__ too).
+        error: SettingsInvalid
+        try:
+            super().__init__(**values)
+            return
+        except ValidationError as exc:
+            error = SettingsInvalid(f"invalid operator settings: {describe_errors(exc)}")
+        except SettingsError as exc:  # a source could not parse a value (e.g. JSON)
+            error = SettingsInvalid(f"invalid operator settings: {exc}")
+        except yaml.YAMLError as exc:  # position only: the file's text is not repeated
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            error = SettingsInvalid(f"ATOMA_CONFIG_FILE is not valid YAML{where}")
+        except OSError as exc:
+            error = SettingsInvalid(f"cannot read ATOMA_CONFIG_FILE: {exc.strerror}")
+        raise error
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:

@@ -84,6 +84,9 @@ class Localnet:
             "ATOMA_RETRY_MAX_SECONDS": "4",
             "ATOMA_METRICS_PORT": "0",
             "ATOMA_SUI_REQUEST_TIMEOUT_SECONDS": "5",
+            # SettlementPolicy checks are off unless a test turns them on (tests/e2e/
+            # test_policy.py): most flows here are about the chain, not about who may spend.
+            "ATOMA_POLICY_ENFORCED": "false",
         }
 
 

@@ -63,11 +63,16 @@ def _extra_namespace(cp: ControlPlane, base: str, suffix: str) -> Iterator[str]:
         cp.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _chart_values(localnet: Localnet, **extra: Any) -> dict[str, Any]:
-    """Chart values for this stand-in; CRDs stay with the session fixture (not Helm's)."""
+SPEND_LIMIT = {"mist": 10**12, "periodSeconds": 3600}
+
+
+def _chart_values(localnet: Localnet, watched: str, **extra: Any) -> dict[str, Any]:
+    """Chart values for this stand-in; CRDs stay with the session fixture (not Helm's).
+    The chart's SettlementPolicy selects `watched`."""
     dev = localnet.dev
     return {
         "crds": {"install": False},
+        "policy": {"namespaces": [watched], "spendLimit": SPEND_LIMIT},
         "atoma": {
             "packageId": localnet.info["package_id"],
             "dbId": localnet.info["atoma_db_id"],
@@ -106,6 +111,13 @@ def _forbidden(cp: ControlPlane, kubeconfig: Path, *args: str) -> bool:
     return result.returncode != 0 and "forbidden" in result.stderr.lower()
 
 
+def _assert_charged(cp: ControlPlane, policy: str, obj: dict[str, Any]) -> None:
+    """The spend ledger was written with the operator's token: 2 stacks x the default budget."""
+    ledger = json.loads(cp.kubectl("get", "settlementpolicy", policy, "-o", "json").stdout)
+    assert ledger["status"]["period"]["committedMist"] == 2 * 50_000_000
+    assert [c["policy"] for c in obj["status"]["policyCharges"]] == [policy]
+
+
 def _settle_as(
     cp: ControlPlane,
     localnet: Localnet,
@@ -117,6 +129,9 @@ def _settle_as(
     """Run the operator with `kubeconfig`, settle two fresh stacks in `watched`."""
     stacks = _fresh_stacks(localnet, 2)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # SettlementPolicy enforcement on: the chart's policy (for `watched`, with a spend
+    # limit) is read, and its ledger written, with the chart's own token.
+    monkeypatch.setenv("ATOMA_POLICY_ENFORCED", "true")
     with KopfRunner(args, timeout=60) as runner:
         apply(cp, settlement("least-priv", watched, stacks))
 
@@ -167,7 +182,7 @@ def test_settles_as_the_chart_service_account_cluster_scope(
     with (
         _extra_namespace(crds, namespace, "work") as watched,
         _extra_namespace(crds, namespace, "other") as other,
-        _installed(crds, namespace, _chart_values(localnet), tmp_path) as release,
+        _installed(crds, namespace, _chart_values(localnet, watched), tmp_path) as release,
     ):
         sa = f"{release}-atoma-operator"
         kc = crds.token_kubeconfig(namespace, sa)
@@ -181,6 +196,7 @@ def test_settles_as_the_chart_service_account_cluster_scope(
         )  # fmt: skip
         assert obj["metadata"]["namespace"] == watched
         _assert_operator_wrote_with_its_role(crds, namespace, output)
+        _assert_charged(crds, f"{release}-atoma-operator-{namespace}", obj)
 
         # Outside the role: real requests with the operator's token, refused by the apiserver.
         crd = "stacksettlements.atoma.network"
@@ -207,7 +223,9 @@ def test_settles_as_the_chart_service_account_namespaced_scope(
         _extra_namespace(crds, namespace, "work") as watched,
         _extra_namespace(crds, namespace, "other") as other,
     ):
-        values = _chart_values(localnet, rbac={"scope": "namespaced"}, watchNamespaces=[watched])
+        values = _chart_values(
+            localnet, watched, rbac={"scope": "namespaced"}, watchNamespaces=[watched]
+        )
         with _installed(crds, namespace, values, tmp_path) as release:
             sa = f"{release}-atoma-operator"
             kc = crds.token_kubeconfig(namespace, sa)

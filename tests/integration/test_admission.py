@@ -37,6 +37,7 @@ def plane(control_plane: ControlPlane) -> ControlPlane:
     applied = control_plane.apply_crds([CRD_DIR])
     assert sorted(applied) == [
         "customresourcedefinition.apiextensions.k8s.io/attestations.atoma.network",
+        "customresourcedefinition.apiextensions.k8s.io/settlementpolicies.atoma.network",
         "customresourcedefinition.apiextensions.k8s.io/stacksettlements.atoma.network",
     ]
     return control_plane
@@ -58,8 +59,12 @@ def _base(kind: str, name: str) -> dict[str, Any]:
 
 def test_crds_are_established_and_pass_server_dry_run(plane: ControlPlane) -> None:
     dry_run = plane.kubectl("apply", "--server-side", "--dry-run=server", "-f", str(CRD_DIR))
-    assert dry_run.stdout.count("(server dry run)") == 2
-    for name in ("stacksettlements.atoma.network", "attestations.atoma.network"):
+    assert dry_run.stdout.count("(server dry run)") == 3
+    for name in (
+        "stacksettlements.atoma.network",
+        "attestations.atoma.network",
+        "settlementpolicies.atoma.network",
+    ):
         established = plane.kubectl(
             "get",
             "crd",

@@ -71,17 +71,26 @@ def _rules(role: Manifest) -> set[Rule]:
     return flat
 
 
-def _watch_rules(*, secrets_get: bool) -> set[Rule]:
+def _watch_rules() -> set[Rule]:
+    """ConfigMaps: get by name only; Secrets are never in these (see PROOF_SECRET_RULES)."""
     expected: set[Rule] = set()
     for kind in KINDS:
         expected |= {("atoma.network", kind, v, "") for v in ("get", "list", "watch", "patch")}
         expected |= {("atoma.network", f"{kind}/status", v, "") for v in ("get", "patch", "update")}
     for group in ("", "events.k8s.io"):
         expected |= {(group, "events", v, "") for v in ("create", "patch")}
-    expected |= {("", "configmaps", v, "") for v in ("get", "list", "watch")}
-    if secrets_get:
-        expected.add(("", "secrets", "get", ""))
+    expected.add(("", "configmaps", "get", ""))
     return expected
+
+
+POLICY_RULES: set[Rule] = {
+    ("atoma.network", "settlementpolicies", "get", ""),
+    ("atoma.network", "settlementpolicies", "list", ""),
+    ("atoma.network", "settlementpolicies/status", "get", ""),
+    ("atoma.network", "settlementpolicies/status", "update", ""),
+    ("", "namespaces", "get", ""),
+}
+PROOF_SECRET_RULES: set[Rule] = {("", "secrets", "get", "")}
 
 
 CRD_READ: set[Rule] = {
@@ -340,9 +349,11 @@ def test_dev_key_is_only_in_its_secret() -> None:
 
 def test_cluster_scope_rbac_is_exactly_the_intended_verbs() -> None:
     manifests = render()
-    cluster_role = only(manifests, "ClusterRole")
-    assert _rules(cluster_role) == _watch_rules(secrets_get=True) | CRD_READ
-    binding = only(manifests, "ClusterRoleBinding")
+    cluster_role = only(manifests, "ClusterRole", "atoma-atoma-operator")
+    assert _rules(cluster_role) == _watch_rules() | CRD_READ
+    assert _rules(only(manifests, "ClusterRole", "atoma-atoma-operator-policy")) == POLICY_RULES
+    assert len(find(manifests, "ClusterRole")) == 2  # nothing on Secrets cluster-wide
+    binding = only(manifests, "ClusterRoleBinding", "atoma-atoma-operator")
     assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "atoma-atoma-operator", "namespace": "atoma-system"}
@@ -364,16 +375,74 @@ def test_namespaced_scope_grants_only_the_watched_namespaces(read_crds: bool) ->
     assert set(roles) == set(bindings) == {"team-a", "team-b", "atoma-system"}
     # team-a/b get the watch rules; the release namespace only the state rules.
     for ns in ("team-a", "team-b"):
-        assert _rules(roles[ns]) == _watch_rules(secrets_get=False)
+        assert _rules(roles[ns]) == _watch_rules()
         assert bindings[ns]["subjects"][0]["namespace"] == "atoma-system"
     assert _rules(roles["atoma-system"]) == STATE_RULES
     cluster_roles = find(manifests, "ClusterRole")
     cluster_bindings = find(manifests, "ClusterRoleBinding")
-    if read_crds:
-        assert [_rules(r) for r in cluster_roles] == [CRD_READ]
-        assert len(cluster_bindings) == 1
-    else:
-        assert cluster_roles == [] and cluster_bindings == []
+    # Policies are cluster-scoped: reading them (and their spend ledger) is the one
+    # cluster-wide grant besides the optional CRD read.
+    expected = [POLICY_RULES, CRD_READ] if read_crds else [POLICY_RULES]
+    assert sorted(map(sorted, map(_rules, cluster_roles))) == sorted(map(sorted, expected))
+    assert len(cluster_bindings) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("rbac", "policy", "expected"),
+    [
+        ({}, {}, set()),
+        ({"readProofSecrets": True}, {}, {"atoma-system"}),
+        ({"readProofSecrets": True}, {"namespaces": ["team-a", "team-b"]}, {"team-a", "team-b"}),
+        (
+            {"readProofSecrets": True, "proofSecretNamespaces": ["team-c"]},
+            {"namespaces": ["team-a"]},
+            {"team-c"},
+        ),
+    ],
+    ids=["off-by-default", "release-namespace", "policy-namespaces", "explicit"],
+)
+def test_proof_secrets_are_a_role_per_allowed_namespace(
+    rbac: dict[str, Any], policy: dict[str, Any], expected: set[str]
+) -> None:
+    manifests = render({"rbac": rbac, "policy": policy})
+    secret_roles = [r for r in find(manifests, "Role") if ("", "secrets", "get", "") in _rules(r)]
+    assert {r["metadata"]["namespace"] for r in secret_roles} == expected
+    for role in secret_roles:
+        assert _rules(role) == PROOF_SECRET_RULES
+    for role in find(manifests, "ClusterRole"):
+        assert not any(resource == "secrets" for _, resource, _, _ in _rules(role))
+
+
+def test_default_policy_and_admission_policy_render() -> None:
+    values = {"atoma": {"badges": [{"objectId": OID_C, "nodeSmallId": 4}]}}
+    manifests = render(values, namespace="team-x")
+    policy = only(manifests, "SettlementPolicy")
+    assert policy["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert policy["spec"]["namespaces"] == ["team-x"]
+    assert policy["spec"]["nodeSmallIds"] == [4]
+    assert policy["spec"]["allowSecretProofs"] is False
+    vap = only(manifests, "ValidatingAdmissionPolicy")
+    assert vap["spec"]["paramKind"]["kind"] == "SettlementPolicy"
+    binding = only(manifests, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Deny"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    off = render({"policy": {"create": False}, "admission": {"enabled": False}})
+    assert not find(off, "SettlementPolicy") and not find(off, "ValidatingAdmissionPolicy")
+
+
+def test_notes_print_the_active_policy(control_plane: ControlPlane) -> None:
+    # NOTES are rendered by install only (a client-side dry run still asks the version).
+    text = run_helm(
+        "install", "atoma", str(CHART_DIR), "--dry-run=client", "--namespace", "team-x",
+        "--set", f"atoma.badges[0].objectId={OID_C}", "--set", "atoma.badges[0].nodeSmallId=4",
+        "--set", "policy.spendLimit.mist=1000", "--set", "policy.spendLimit.periodSeconds=3600",
+        "--set", "crds.install=false",  # CRDs other tests applied are not this release's
+        kubeconfig=control_plane.kubeconfig,
+    ).stdout  # fmt: skip
+    assert 'SettlementPolicy atoma-atoma-operator-team-x: namespaces ["team-x"]' in text
+    assert "badges [4], maxGasBudget 50000000 MIST, maxGasPrice 5000 MIST" in text
+    assert "spend limit 1000 MIST per 3600 s, no proofs from Secrets" in text
+    assert "Proof Secrets readable in: none (rbac.readProofSecrets=false)" in text
 
 
 def test_no_rule_deletes_or_uses_wildcards() -> None:
@@ -646,8 +715,10 @@ def test_cluster_scope_service_account_can_do_only_its_job(
             ("list", "stacksettlements.atoma.network", "--all-namespaces"),
             ("create", "events", *anywhere),
             ("create", "events.events.k8s.io", *anywhere),
-            ("get", "configmaps", *anywhere),
-            ("get", "secrets/proof", *anywhere),  # readProofSecrets defaults to true
+            ("get", "configmaps/proof", *anywhere),
+            ("list", "settlementpolicies.atoma.network"),
+            ("update", "settlementpolicies.atoma.network/p", "--subresource=status"),
+            ("get", f"namespaces/{other_namespace}"),
             ("create", "configmaps", *own),
             ("update", "configmaps/atoma-operator-state", *own),
             ("create", "leases.coordination.k8s.io", *own),
@@ -655,9 +726,15 @@ def test_cluster_scope_service_account_can_do_only_its_job(
             ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ]
         denied = [
+            ("get", "secrets/proof", *anywhere),  # readProofSecrets is off by default
+            ("get", "secrets/proof", *own),
             ("list", "secrets", "--all-namespaces"),
             ("list", "secrets", *anywhere),
             ("watch", "secrets", *own),
+            ("list", "configmaps", *anywhere),  # read by name only
+            ("watch", "configmaps", "--all-namespaces"),
+            ("update", "settlementpolicies.atoma.network/p"),  # its spec is the admin's
+            ("create", "settlementpolicies.atoma.network"),
             ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
             ("update", "customresourcedefinitions.apiextensions.k8s.io"),
             *[(v, r, *anywhere) for r in RESOURCES for v in ("delete", "create", "update")],
@@ -691,14 +768,15 @@ def test_namespaced_scope_service_account_is_confined(
             allowed = [
                 *[("watch", r, "-n", watched) for r in RESOURCES],
                 *[("update", r, "--subresource=status", "-n", watched) for r in RESOURCES],
-                ("get", "secrets/proof", "-n", watched),
-                ("get", "configmaps", "-n", watched),
+                ("get", "configmaps/proof", "-n", watched),
                 ("patch", "configmaps/atoma-operator-state", "-n", namespace),
             ]
             denied = [
                 *[("list", r, "-n", other_namespace) for r in RESOURCES],
                 *[("list", r, "--all-namespaces") for r in RESOURCES],
+                ("get", "secrets/proof", "-n", watched),  # Secrets are off by default
                 ("get", "secrets/proof", "-n", other_namespace),
+                ("list", "configmaps", "-n", watched),
                 ("get", "secrets/proof", "-n", namespace),  # own namespace is not watched
                 ("list", "secrets", "-n", watched),
                 ("get", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -753,3 +831,72 @@ def test_claimed_stack_summaries_are_writable_by_name_only() -> None:
     manifests = render({"atoma": {"badges": badges}})
     state = next(r for r in find(manifests, "Role") if r["metadata"]["name"].endswith("-state"))
     assert ("", "configmaps", "patch", "atoma-claimed-stacks-node-7") in _rules(state)
+
+
+@pytest.mark.usefixtures("crds_present")
+def test_the_service_account_reads_proof_secrets_only_where_allowed(
+    control_plane: ControlPlane, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    """With the chart's own token: a Secret in an allowed namespace is readable, the same
+    Secret elsewhere (and any listing) is Forbidden."""
+    allowed = f"{namespace[:50]}-proofs"
+    control_plane.kubectl("create", "namespace", allowed)
+    try:
+        for ns in (allowed, other_namespace, namespace):
+            control_plane.kubectl(
+                "create",
+                "secret",
+                "generic",
+                "proof",
+                "-n",
+                ns,
+                "--from-literal=total=" + "ab" * 32,
+            )
+        values = {
+            "crds": {"install": False},
+            "rbac": {"readProofSecrets": True},
+            "policy": {"namespaces": [allowed], "allowSecretProofs": True},
+        }
+        with _installed(control_plane, namespace, values, tmp_path) as release:
+            kc = control_plane.token_kubeconfig(namespace, f"{release}-atoma-operator")
+
+            def read(*args: str) -> Any:
+                return control_plane.kubectl(*args, kubeconfig=kc, check=False)
+
+            ok = read("get", "secret", "proof", "-n", allowed, "-o", "jsonpath={.data.total}")
+            assert ok.returncode == 0, ok.stderr
+            assert base64.b64decode(ok.stdout).decode() == "ab" * 32
+            for ns in (other_namespace, namespace):
+                refused = read("get", "secret", "proof", "-n", ns)
+                assert refused.returncode != 0 and "Forbidden" in refused.stderr, ns
+            for args in (("-n", allowed), ("--all-namespaces",)):
+                listing = read("get", "secrets", *args)
+                assert listing.returncode != 0 and "Forbidden" in listing.stderr
+            cm = read("get", "configmaps", "-n", allowed)
+            assert cm.returncode != 0 and "Forbidden" in cm.stderr  # no ConfigMap listing
+    finally:
+        control_plane.kubectl("delete", "namespace", allowed, "--wait=false", check=False)
+
+
+@pytest.mark.usefixtures("crds_present")
+def test_the_chart_policy_is_created_and_follows_upgrades(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    values: dict[str, Any] = {"crds": {"install": False}, "policy": {"maxGasPrice": 5000}}
+    with _installed(control_plane, namespace, values, tmp_path) as release:
+        name = f"{release}-atoma-operator-{namespace}"
+
+        def spec() -> dict[str, Any]:
+            out = control_plane.kubectl("get", "settlementpolicy", name, "-o", "json").stdout
+            result: dict[str, Any] = json.loads(out)["spec"]
+            return result
+
+        assert spec()["namespaces"] == [namespace] and spec()["maxGasPrice"] == 5000
+        values["policy"]["maxGasPrice"] = 6000
+        run_helm(
+            "upgrade", release, str(CHART_DIR), "--namespace", namespace,
+            "--values", str(values_file(values, tmp_path)),
+            kubeconfig=control_plane.kubeconfig,
+        )  # fmt: skip
+        assert spec()["maxGasPrice"] == 6000
+    control_plane.kubectl("delete", "settlementpolicy", name, "--ignore-not-found")

@@ -117,6 +117,30 @@ def test_final_stage_gets_only_the_venv_and_no_toolchain() -> None:
     assert "pip wheel" in builder_run and "venv" in builder_run
 
 
+def test_image_gets_the_operator_package_only() -> None:
+    """The stand-in (a development key, an admin HTTP API) and the dev tooling stay out:
+    the builder copies only atoma_operator, the root distribution packages only it, and
+    the two dev packages are their own distribution (operator/pyproject.toml)."""
+    _, stages = _parse()
+    sources = [src for copy in stages[0].all("COPY") for src in copy.split()[:-1]]
+    assert sorted(sources) == ["README.md", "operator/atoma_operator/", "pyproject.toml"]
+    root = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    find = root["tool"]["setuptools"]["packages"]["find"]
+    assert find["where"] == ["operator"]
+    assert all(p.split(".")[0] == "atoma_operator" for p in find["include"]), find
+    assert set(root["project"]["scripts"]) == {"atoma-operator"}
+    dev = tomllib.loads((REPO_ROOT / "operator" / "pyproject.toml").read_text())
+    dev_packages = {
+        p.split(".")[0] for p in dev["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    assert dev_packages == {"sui_localnet", "atoma_dev"}
+    assert dev["project"]["name"] != root["project"]["name"]
+    ignored = DOCKERIGNORE.read_text().splitlines()
+    assert "operator/sui_localnet" in ignored and "operator/atoma_dev" in ignored
+    # The dev install still gets both (what `make venv` runs).
+    assert "-e ./operator" in (REPO_ROOT / "Makefile").read_text()
+
+
 def test_oci_labels() -> None:
     _, stages = _parse()
     labels = " ".join(stages[-1].all("LABEL"))
@@ -150,4 +174,5 @@ def test_image_install_steps_work_in_a_fresh_venv() -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "usage: atoma-operator" in result.stdout
+    assert "neither sui_localnet nor atoma_dev is installed" in result.stdout
     assert "image install check passed" in result.stdout

@@ -9,6 +9,7 @@ import pytest
 from fakes import (
     FakeClock,
     FakeGateway,
+    FakeValues,
     StatusLog,
     Succeed,
     abort,
@@ -32,7 +33,7 @@ from atoma_operator.resources.attestation import (
     AttestationSpec,
     AttestationStatus,
 )
-from atoma_operator.resources.proofs import StackProof
+from atoma_operator.resources.proofs import KeySelector, ProofValueSource, StackProof
 from atoma_operator.sui.types import PureArg
 
 NS = "team-b"
@@ -54,7 +55,8 @@ class World:
         self.gw.add_coin()
         self.badges = [self.gw.add_badge(n) for n in badges]
         self.clock = FakeClock()
-        self.ctx = make_context(self.gw, badges=self.badges, clock=self.clock)
+        self.values = FakeValues()
+        self.ctx = make_context(self.gw, badges=self.badges, clock=self.clock, values=self.values)
         self.status = AttestationStatus()
         self.log = StatusLog(self.gw)
 
@@ -270,4 +272,28 @@ async def test_retryable_abort_waits_before_resending(retryable: str) -> None:
     assert w.gw.calls["simulate"] == 1  # not due yet
     w.clock.advance(first.retry_after)
     await w.run(spec_for([1], node=5))
+    assert w.entry(1, 5).phase is AttestationPhase.ATTESTED
+
+
+async def test_missing_secret_proof_waits_says_not_found_or_not_permitted_then_attests() -> None:
+    w = World()
+    w.gw.set_ticket(make_ticket(1, requested=[5], slots=2))
+    ref = KeySelector(name="proofs", key="stack-1")
+    spec = AttestationSpec(
+        stack_small_ids=[1],
+        node_small_id=5,
+        proofs=[StackProof(stack_small_id=1, value_from=ProofValueSource(secret_key_ref=ref))],
+    )
+    first = await w.run(spec)
+    entry = w.entry(1, 5)
+    assert entry.phase is AttestationPhase.PENDING and entry.reason == "WaitingForProofInput"
+    assert "Secret proofs key stack-1: not found or not permitted" in (entry.last_error or "")
+    reconciling = next(c for c in w.conditions() if c["type"] == "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "WaitingForProofInput")
+    assert w.stalled()[0] == "False"
+    assert not w.gw.built
+    assert first.retry_after is not None
+    w.values.values[(NS, "Secret", "proofs", "stack-1")] = TOTAL_HASH.encode()
+    w.clock.advance(first.retry_after)
+    await w.run(spec)
     assert w.entry(1, 5).phase is AttestationPhase.ATTESTED

@@ -185,11 +185,10 @@ def _from_configmap(sid: int) -> StackProof:
 @pytest.mark.parametrize(
     ("value", "detail"),
     [
-        (None, "no key"),
         (b"zz" * 32, "not hex"),
         (b"ab" * 33, "not a multiple of 32"),
     ],
-    ids=["missing", "bad-hex", "not-multiple-of-32"],
+    ids=["bad-hex", "not-multiple-of-32"],
 )
 async def test_bad_proof_input_fails_the_stack_and_sends_nothing(
     value: bytes | None, detail: str
@@ -206,6 +205,81 @@ async def test_bad_proof_input_fails_the_stack_and_sends_nothing(
     assert w.gw.calls["build_and_sign"] == 0 and w.gw.calls["execute"] == 0
     stalled = next(c for c in w.conditions() if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "InvalidProofInput")
+
+
+def _from_secret(sid: int) -> StackProof:
+    ref = KeySelector(name="proofs", key=f"stack-{sid}")
+    return StackProof(stack_small_id=sid, value_from=ProofValueSource(secret_key_ref=ref))
+
+
+def _condition(w: World, type_: str) -> dict[str, Any]:
+    return next(c for c in w.conditions() if c["type"] == type_)
+
+
+@pytest.mark.parametrize("source", [_from_configmap, _from_secret], ids=["configmap", "secret"])
+async def test_missing_proof_input_waits_then_is_used_when_it_appears(source: Any) -> None:
+    w = World()
+    kind = "ConfigMap" if source is _from_configmap else "Secret"
+    spec = spec_for([6, 7], s6=source(6))
+    first = await w.run(spec)
+    e = w.entry(6)
+    assert e.phase is SettlementPhase.PENDING
+    assert e.reason == "WaitingForProofInput" and e.waiting_since == w.clock.now
+    assert w.entry(7).phase is SettlementPhase.SETTLING  # the other stack is not held up
+    reconciling = _condition(w, "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "WaitingForProofInput")
+    assert _condition(w, "Stalled")["status"] == "False"
+    assert first.retry_after is not None and 0 < first.retry_after <= 30
+    assert w.gw.calls["execute"] == 1  # stack 7 only
+    if kind == "Secret":
+        assert "not found or not permitted" in (e.last_error or "")
+    # Re-checked on backoff: still missing, still waiting, the wait's start unchanged.
+    started = e.waiting_since
+    w.clock.advance(first.retry_after)
+    await w.run(spec)
+    assert w.entry(6).phase is SettlementPhase.PENDING and w.entry(6).waiting_since == started
+    # It appears: the next pass uses it.
+    w.values.values[(NS, kind, "proofs", "stack-6")] = TOTAL_HASH.encode()
+    w.clock.advance(30)
+    await w.run(spec)
+    assert w.entry(6).phase is SettlementPhase.SETTLING
+    assert w.gw.calls["execute"] == 2
+
+
+async def test_missing_proof_input_fails_after_the_deadline_even_across_a_restart() -> None:
+    w = World(proof_input_wait_seconds=120.0)
+    spec = spec_for([6], s6=_from_configmap(6))
+    await w.run(spec)
+    assert w.entry(6).phase is SettlementPhase.PENDING
+    # A restarted operator starts from the status as stored in the apiserver.
+    w.status = StackSettlementStatus.model_validate(w.status.to_k8s())
+    w.clock.advance(119)
+    await w.run(spec)
+    assert w.entry(6).phase is SettlementPhase.PENDING
+    w.clock.advance(1)
+    result = await w.run(spec)
+    e = w.entry(6)
+    assert e.phase is SettlementPhase.FAILED and e.reason == "InvalidProofInput"
+    assert "waited 120 s" in (e.last_error or "")
+    stalled = _condition(w, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidProofInput")
+    assert result.retry_after is None
+    assert w.gw.calls["build_and_sign"] == 0
+
+
+@pytest.mark.parametrize(
+    "value", [b"zz" * 32, b"ab" * 33, b"\xff\xfe"], ids=["bad-hex", "bad-length", "not-ascii"]
+)
+async def test_a_bad_secret_value_is_not_described(value: bytes) -> None:
+    w = World()
+    w.values.values[(NS, "Secret", "proofs", "stack-6")] = value
+    await w.run(spec_for([6], s6=_from_secret(6)))
+    e = w.entry(6)
+    assert e.phase is SettlementPhase.FAILED and e.reason == "InvalidProofInput"
+    message = e.last_error or ""
+    assert message.endswith("Secret proofs key stack-6 does not hold a valid total hash")
+    for detail in ("hex", "bytes", "32", "length", str(len(value))):
+        assert detail not in message.removeprefix("Failed to get stack total hash for stack 6")
 
 
 async def test_proof_from_configmap_is_used() -> None:

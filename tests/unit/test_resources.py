@@ -333,8 +333,19 @@ def test_converter_refuses_what_has_no_structural_form() -> None:
         crd.structural({"anyOf": [{"type": "string"}, {"type": "integer"}]})
     with pytest.raises(crd.SchemaError, match="unsupported JSON Schema keyword 'const'"):
         crd.structural({"type": "string", "const": "x"})
-    with pytest.raises(crd.SchemaError, match="maps"):
-        crd.structural({"type": "object", "additionalProperties": {"type": "string"}})
+    with pytest.raises(crd.SchemaError, match="next to properties"):
+        crd.structural(
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}},
+                "additionalProperties": True,
+            }
+        )
+    # A map (label selectors) is structural: additionalProperties without properties.
+    assert crd.structural({"type": "object", "additionalProperties": {"type": "string"}}) == {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+    }
     converted = crd.structural(
         {
             "anyOf": [{"$ref": "#/$defs/N"}, {"type": "null"}],
@@ -403,7 +414,11 @@ def test_cli_writes_checks_and_prints(tmp_path: Path, capsys: pytest.CaptureFixt
     first, second = tmp_path / "a", tmp_path / "b"
     assert main(["crds", "--out", str(first), "--out", str(second)]) == 0
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["atoma.network_attestations.yaml", "atoma.network_stacksettlements.yaml"]
+    assert names == [
+        "atoma.network_attestations.yaml",
+        "atoma.network_settlementpolicies.yaml",
+        "atoma.network_stacksettlements.yaml",
+    ]
     assert sorted(p.name for p in second.iterdir()) == names
     assert main(["crds", "--check", "--out", str(first)]) == 0
 
@@ -417,4 +432,5 @@ def test_cli_writes_checks_and_prints(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [d["metadata"]["name"] for d in docs] == [
         "stacksettlements.atoma.network",
         "attestations.atoma.network",
+        "settlementpolicies.atoma.network",
     ]

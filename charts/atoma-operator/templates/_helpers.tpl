@@ -107,3 +107,27 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
 and YAML 1.1 readers such as PyYAML then load them as hexadecimal integers. */}}
 {{- toPrettyJson $cfg }}
 {{- end }}
+
+{{/* The chart's SettlementPolicy: name, namespaces (JSON list) and badges (JSON list). */}}
+{{- define "atoma-operator.policyName" -}}
+{{- default (printf "%s-%s" (include "atoma-operator.fullname" .) .Release.Namespace) .Values.policy.name | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "atoma-operator.policyNamespaces" -}}
+{{- if .Values.policy.namespaces }}{{ toJson .Values.policy.namespaces }}{{ else }}{{ toJson (list .Release.Namespace) }}{{ end }}
+{{- end }}
+
+{{- define "atoma-operator.policyBadges" -}}
+{{- $ids := list }}
+{{- if .Values.policy.nodeSmallIds }}
+{{- range .Values.policy.nodeSmallIds }}{{ $ids = append $ids (int64 .) }}{{ end }}
+{{- else }}
+{{- range .Values.atoma.badges }}{{ $ids = append $ids (int64 .nodeSmallId) }}{{ end }}
+{{- end }}
+{{- toJson (uniq $ids) }}
+{{- end }}
+
+{{/* Namespaces where the operator may `get` proof Secrets (rbac.readProofSecrets). */}}
+{{- define "atoma-operator.proofSecretNamespaces" -}}
+{{- if .Values.rbac.proofSecretNamespaces }}{{ toJson .Values.rbac.proofSecretNamespaces }}{{ else }}{{ include "atoma-operator.policyNamespaces" . }}{{ end }}
+{{- end }}

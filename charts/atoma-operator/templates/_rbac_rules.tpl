@@ -14,16 +14,26 @@
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-# Proof inputs referenced by a resource (configMapKeyRef).
+# Proof inputs referenced by a resource (configMapKeyRef): read by name only, never
+# list/watch. Secrets (secretKeyRef) are a separate Role per allowed namespace (rbac.yaml).
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch"]
-{{- if .Values.rbac.readProofSecrets }}
-# Proof inputs referenced by a resource (secretKeyRef): get by name only, never list/watch.
-- apiGroups: [""]
-  resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+
+{{/* Cluster-scoped reads and the spend ledger of SettlementPolicy enforcement. */}}
+{{- define "atoma-operator.policyRules" -}}
+- apiGroups: ["atoma.network"]
+  resources: ["settlementpolicies"]
+  verbs: ["get", "list"]
+# The spend ledger (status.period), written with resourceVersion preconditions.
+- apiGroups: ["atoma.network"]
+  resources: ["settlementpolicies/status"]
+  verbs: ["get", "update"]
+# Label selectors of policies match namespace labels.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* Cluster-scoped reads kopf uses to notice CRDs being installed or changed. */}}

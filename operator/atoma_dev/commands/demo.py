@@ -176,6 +176,20 @@ def _samples(stacks: list[int]) -> list[dict[str, Any]]:
     ]
 
 
+def _policy(badges: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "atoma.network/v1alpha1",
+        "kind": "SettlementPolicy",
+        "metadata": {"name": NAMESPACE},
+        "spec": {
+            "namespaces": [NAMESPACE],
+            "nodeSmallIds": [b["node_small_id"] for b in badges],
+            "maxGasBudget": 50_000_000,
+            "maxGasPrice": 10_000,
+        },
+    }
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     state: Path = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -191,6 +205,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         _start_detached("operator", operator, state, env)
         if plane.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
             plane.kubectl("create", "namespace", NAMESPACE)
+        # Who may spend: the demo namespace may use the stand-in's badges (see README,
+        # "Security model"); without a policy the operator would refuse the samples.
+        plane.kubectl("apply", "-f", "-", input=json.dumps(_policy(info["dev_key"]["badges"])))
         settlement, attestation = _samples(stacks)
         plane.kubectl("apply", "-f", "-", input=json.dumps(settlement))
         _wait_ready(plane, "stacksettlement/demo-settlement", args.timeout)

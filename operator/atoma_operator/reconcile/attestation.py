@@ -32,7 +32,7 @@ from atoma_operator.reconcile.backoff import record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.holds import UnitRef
-from atoma_operator.reconcile.proofs import attestation_inputs
+from atoma_operator.reconcile.proofs import WAITING_REASON, attestation_inputs, proof_input_waits
 from atoma_operator.reconcile.settlement import with_summary
 from atoma_operator.reconcile.units import (
     Notice,
@@ -80,6 +80,8 @@ class AttestationPass:
     problems: list[StackProblem] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     retry_after: float | None = None
+    refused: bool = False
+    """No SettlementPolicy permits this resource: only recorded transactions go on."""
 
 
 def tx_digests(status: AttestationStatus) -> list[str]:
@@ -111,9 +113,15 @@ def summarise(status: AttestationStatus, problems: list[StackProblem]) -> Summar
             parts.append(
                 f"stack {first_err.stack_small_id} node {first_err.node_small_id}: {first_err.last_error}"
             )
-        return Summary(
-            False, True, False, waiting[0].reason if waiting else "Submitting", "; ".join(parts)
-        )
+        proof_wait = next((a for a in open_ if a.reason == WAITING_REASON), None)
+        if proof_wait is not None and not waiting:
+            parts.append(
+                f"stack {proof_wait.stack_small_id} node {proof_wait.node_small_id}: "
+                f"{proof_wait.last_error}"
+            )
+        reason = waiting[0].reason if waiting else None
+        reason = reason or (WAITING_REASON if proof_wait is not None else "Submitting")
+        return Summary(False, True, False, reason, "; ".join(parts))
     if failed or stuck:
         if stuck:
             return Summary(False, False, True, stuck[0].reason, stuck[0].message)
@@ -185,7 +193,29 @@ async def reconcile_attestation(
                 StackProblem(sid, STATE_DATABASE_UNAVAILABLE, f"stack {sid}: {exc}", False)
             )
 
-    await gather_all(one_stack(sid) for sid in spec.stack_small_ids)
+    stacks = list(spec.stack_small_ids)
+    may_build = not status.attestations or any(
+        a.phase not in DONE and a.pending is None for a in status.attestations
+    )
+    if ctx.policy is not None and may_build:  # nothing new is signed unless a policy permits
+        refusal = await ctx.policy.admit(
+            namespace, spec, status.policy_charges, per_badge=True, now=ctx.clock()
+        )
+        if refusal is not None:
+            for a in status.attestations:
+                if a.phase not in DONE and a.pending is None:
+                    a.phase = AttestationPhase.FAILED
+                    record_terminal(a, refusal.reason, refusal.message, now=ctx.clock())
+            result.notices.append(Notice("Warning", refusal.reason, refusal.message))
+            resumed = {a.stack_small_id for a in status.attestations if a.pending is not None}
+            result.problems += [
+                StackProblem(sid, refusal.reason, refusal.message, True)
+                for sid in stacks
+                if sid not in resumed
+            ]
+            stacks = [sid for sid in stacks if sid in resumed]  # recorded ones still finish
+            result.refused = True
+    await gather_all(one_stack(sid) for sid in stacks)
     order = {sid: i for i, sid in enumerate(spec.stack_small_ids)}
     status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
     status.tx_digests = tx_digests(status)
@@ -242,7 +272,9 @@ async def _stack(
     work = [
         a
         for a in status.attestations
-        if a.stack_small_id == sid and (a.phase not in DONE or a.pending)
+        if a.stack_small_id == sid
+        and (a.phase not in DONE or a.pending)
+        and (a.pending is not None or not out.refused)
     ]
     for entry in work:
         out.notices.extend(
@@ -366,6 +398,15 @@ async def _step_entry(
                 read_stack_hash=ctx.read_stack_hash,
             )
         except ProofInputError as exc:
+            if proof_input_waits(
+                entry,
+                exc,
+                now=ctx.clock(),
+                deadline_seconds=ctx.settings.proof_input_wait_seconds,
+                retry_base_seconds=ctx.settings.retry_base_seconds,
+            ):
+                entry.phase = AttestationPhase.PENDING
+                return []
             entry.phase = AttestationPhase.FAILED
             record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
             return [Notice("Warning", "InvalidProofInput", exc.message)]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from atoma_operator.atoma.calls import RANDOM_OBJECT_ID
 from atoma_operator.reconcile.holds import HoldBook
@@ -19,6 +20,9 @@ from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.gas import GasCoinManager
 from atoma_operator.sui.types import ChainGateway, ObjectRef, SharedObjectArg
+
+if TYPE_CHECKING:
+    from atoma_operator.policy import PolicyGate
 
 ReadValue = Callable[[str, str, str, str], Awaitable[bytes]]
 """(namespace, kind "ConfigMap"|"Secret", name, key) -> raw bytes; raises LookupError."""
@@ -67,6 +71,8 @@ class ReconcileContext:
     """False once this operator lost its leader Lease: nothing new may be sent."""
     holds: HoldBook = field(default_factory=HoldBook)
     """Which unresolved transaction holds which badge and gas coin (see reconcile.holds)."""
+    policy: PolicyGate | None = None
+    """SettlementPolicy enforcement; None: none (unit tests, ATOMA_POLICY_ENFORCED=false)."""
 
     def confirm_expiry(self, digest: str) -> bool:
         """Enough lookups, over a long enough window, missed a transaction whose gas coin

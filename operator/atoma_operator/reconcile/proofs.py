@@ -4,16 +4,73 @@ Inputs come inline, from a ConfigMap/Secret key, precomputed, or (proofSource:
 StateDatabase) from the node's state database as the daemon reads them. Any problem becomes a
 `ProofInputError` whose message starts with the seed's wording ("Failed to get stack
 total hash"), so users of the daemon recognise it in the resource's conditions.
+
+A referenced object or key that cannot be read (yet) is `ProofInputMissing`: GitOps
+tools apply in any order, so the unit waits for it (`proof_input_waits`) until a
+deadline instead of failing at once. About a Secret the messages say only "not found or
+not permitted" / "does not hold a valid total hash": whoever created the resource may
+not be allowed to read the Secret, and must not learn its existence, length or content
+through the operator (a confused deputy).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from atoma_operator.atoma import hashing
 from atoma_operator.atoma.hashing import ProofInputError, ProofScheme
+from atoma_operator.reconcile.backoff import record_failure
 from atoma_operator.reconcile.context import ReadStackHash, ReadValue
 from atoma_operator.resources.proofs import StackProof, ValueEncoding
+from atoma_operator.resources.submission import TransactionProgress
 
 SEED_PREFIX = "Failed to get stack total hash"
+WAITING_REASON = "WaitingForProofInput"
+RECHECK_MAX_SECONDS = 30.0
+"""Longest pause between two looks for a missing input, so it is picked up soon."""
+
+
+class ProofInputMissing(ProofInputError):
+    """The referenced ConfigMap/Secret or its key is not readable now; it may appear."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(WAITING_REASON, message)
+
+
+def proof_input_waits(
+    progress: TransactionProgress,
+    error: ProofInputError,
+    *,
+    now: datetime,
+    deadline_seconds: float,
+    retry_base_seconds: float,
+) -> bool:
+    """True: keep waiting (backoff recorded in status); False: the unit fails now.
+
+    The wait starts at the first miss (`waitingSince`, kept in status so a restart does
+    not reset it); once `deadline_seconds` have passed the input counts as invalid and
+    the error's message says how long the operator waited.
+    """
+    if not isinstance(error, ProofInputMissing):
+        return False
+    if progress.waiting_since is None:
+        progress.waiting_since = now
+    waited = (now - progress.waiting_since).total_seconds()
+    if waited >= deadline_seconds:
+        error.message += f" (waited {int(waited)} s, the limit is {int(deadline_seconds)} s)"
+        return False
+    deadline = progress.waiting_since + timedelta(seconds=deadline_seconds)
+    record_failure(
+        progress,
+        WAITING_REASON,
+        error.message,
+        now=now,
+        base=retry_base_seconds,
+        cap=RECHECK_MAX_SECONDS,
+    )
+    if progress.next_retry_time is not None:  # the last look is at the deadline itself
+        progress.next_retry_time = min(progress.next_retry_time, deadline)
+    return True
 
 
 async def state_database_chunks(
@@ -49,24 +106,57 @@ async def total_hash_chunks(
             raise ProofInputError("NoTotalHash", "the proof has no total hash")
         ref = source.config_map_key_ref or source.secret_key_ref
         assert ref is not None  # the model guarantees exactly one
-        kind = "ConfigMap" if source.config_map_key_ref is not None else "Secret"
+        if source.secret_key_ref is not None:
+            return await _secret_chunks(
+                namespace, ref.name, ref.key, source.effective_encoding, read_value
+            )
         try:
-            raw = await read_value(namespace, kind, ref.name, ref.key)
+            raw = await read_value(namespace, "ConfigMap", ref.name, ref.key)
         except LookupError as exc:
-            raise ProofInputError("ProofSourceNotFound", str(exc).strip("'\"")) from None
-        if source.effective_encoding is ValueEncoding.BINARY:
-            return hashing.parse_total_hash(raw.hex())
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise ProofInputError(
-                "NotHex", f"{kind} {ref.name} key {ref.key} is not hex text"
-            ) from None
-        return hashing.parse_total_hash("".join(text.split()))
+            raise ProofInputMissing(str(exc).strip("'\"")) from None
+        return _decode(raw, source.effective_encoding, f"ConfigMap {ref.name} key {ref.key}")
     except ProofInputError as exc:
-        raise ProofInputError(
-            exc.reason, f"{SEED_PREFIX} for stack {proof.stack_small_id}: {exc.message}"
-        ) from None
+        _prefix(exc, proof.stack_small_id)
+        raise
+
+
+def _prefix(exc: ProofInputError, stack_small_id: int) -> None:
+    """Add the seed's wording, keeping the exception's class (missing vs invalid)."""
+    exc.message = f"{SEED_PREFIX} for stack {stack_small_id}: {exc.message}"
+    exc.args = (exc.message,)
+
+
+def _decode(raw: bytes, encoding: ValueEncoding, what: str) -> list[bytes]:
+    if encoding is ValueEncoding.BINARY:
+        return hashing.parse_total_hash(raw.hex())
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ProofInputError("NotHex", f"{what} is not hex text") from None
+    return hashing.parse_total_hash("".join(text.split()))
+
+
+async def _secret_chunks(
+    namespace: str, name: str, key: str, encoding: ValueEncoding, read_value: ReadValue
+) -> list[bytes]:
+    """Like a ConfigMap, but every failure says the same few words about the Secret."""
+    what = f"Secret {name} key {key}"
+    missing = False
+    invalid = False
+    chunks: list[bytes] = []
+    try:
+        raw = await read_value(namespace, "Secret", name, key)
+        chunks = _decode(raw, encoding, what)
+    except LookupError:
+        missing = True
+    except ProofInputError:
+        invalid = True
+    # Raised outside the `except` blocks: nothing about the value is chained.
+    if missing:
+        raise ProofInputMissing(f"{what}: not found or not permitted")
+    if invalid:
+        raise ProofInputError("InvalidSecretValue", f"{what} does not hold a valid total hash")
+    return chunks
 
 
 async def _chunks(
@@ -127,6 +217,5 @@ def _precomputed(proof: StackProof) -> tuple[bytes, bytes]:
             hashing.parse_hash32(proof.merkle_leaf, "merkleLeaf"),
         )
     except ProofInputError as exc:
-        raise ProofInputError(
-            exc.reason, f"{SEED_PREFIX} for stack {proof.stack_small_id}: {exc.message}"
-        ) from None
+        _prefix(exc, proof.stack_small_id)
+        raise

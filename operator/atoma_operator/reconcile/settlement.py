@@ -24,7 +24,7 @@ from atoma_operator.reconcile.backoff import record_failure, record_terminal, wa
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.holds import UnitRef
-from atoma_operator.reconcile.proofs import settlement_inputs
+from atoma_operator.reconcile.proofs import WAITING_REASON, proof_input_waits, settlement_inputs
 from atoma_operator.reconcile.units import (
     Notice,
     StatusSink,
@@ -168,13 +168,17 @@ def summarise(status: StackSettlementStatus) -> Summary:
             False, False, True, "Disputed", f"stack(s) {ids} are in dispute on chain", False
         )
     if open_:
-        first = next((s for s in open_ if s.last_error), None)
+        waiting = next((s for s in open_ if s.reason == WAITING_REASON), None)
+        first = waiting or next((s for s in open_ if s.last_error), None)
         message = f"{n - len(open_)}/{n} stacks submitted"
         if first is not None:
             message += f"; stack {first.stack_small_id}: {first.last_error}"
-        # Waiting on the state database is named: nothing is submitted until it answers.
+        # Waiting on the state database or a proof input is named: nothing is submitted.
         blocked = any(s.reason == STATE_DATABASE_UNAVAILABLE for s in open_)
-        reason = STATE_DATABASE_UNAVAILABLE if blocked else "Submitting"
+        if blocked:
+            reason = STATE_DATABASE_UNAVAILABLE
+        else:
+            reason = WAITING_REASON if waiting is not None else "Submitting"
         return Summary(False, True, False, reason, message, False)
     if failed:
         first_failed = failed[0]
@@ -237,6 +241,16 @@ async def reconcile_settlement(
     sink = StatusSink(render, write_status)
     owner = ObjectKey(KIND, namespace, name)
     notices: list[Notice] = []
+    unbuilt = [e for e in status.stacks if e.phase not in SUBMITTED and e.pending is None]
+    if ctx.policy is not None and unbuilt:  # nothing new is signed unless a policy permits
+        refusal = await ctx.policy.admit(
+            namespace, spec, status.policy_charges, per_badge=False, now=ctx.clock()
+        )
+        if refusal is not None:
+            for entry in unbuilt:  # a transaction recorded earlier is still resumed
+                entry.phase = SettlementPhase.FAILED
+                record_terminal(entry, refusal.reason, refusal.message, now=ctx.clock())
+            notices.append(Notice("Warning", refusal.reason, refusal.message))
     try:
         badge = choose_badge(spec.node_small_id, ctx)
     except BadgeError as exc:
@@ -313,6 +327,15 @@ async def _step_stack(
                     read_stack_hash=ctx.read_stack_hash,
                 )
             except ProofInputError as exc:
+                if proof_input_waits(
+                    entry,
+                    exc,
+                    now=ctx.clock(),
+                    deadline_seconds=ctx.settings.proof_input_wait_seconds,
+                    retry_base_seconds=ctx.settings.retry_base_seconds,
+                ):
+                    entry.phase = SettlementPhase.PENDING
+                    return []
                 entry.phase = SettlementPhase.FAILED
                 record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
                 return [Notice("Warning", "InvalidProofInput", exc.message)]

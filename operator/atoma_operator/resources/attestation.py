@@ -21,6 +21,7 @@ from atoma_operator.resources.common import (
     StatusModel,
     cel,
 )
+from atoma_operator.resources.policy import PolicyCharge
 from atoma_operator.resources.submission import (
     SubmissionSpec,
     TransactionProgress,
@@ -102,6 +103,13 @@ class AttestationEntryStatus(TransactionProgress):
 
 class AttestationStatus(StatusModel):
     observed_generation: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
+    policy_charges: Annotated[
+        list[PolicyCharge],
+        Field(max_length=16, json_schema_extra={"x-kubernetes-list-type": "atomic"}),
+    ] = Field(
+        default_factory=list,
+        description="What this resource was charged against SettlementPolicy spend limits.",
+    )
     conditions: ConditionList = Field(default_factory=list)
     tx_digests: Annotated[
         list[Digest],

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from atoma_operator.resources import attestation, stack_settlement
+from atoma_operator.resources import attestation, policy, stack_settlement
 from atoma_operator.resources.common import CATEGORY, ResourceNames
 
 JsonDict = dict[str, Any]
@@ -35,6 +35,8 @@ _KEY_ORDER = (
     "pattern",
     "minItems",
     "maxItems",
+    "minProperties",
+    "maxProperties",
     "nullable",
     "required",
     "properties",
@@ -94,8 +96,11 @@ def _convert_keys(node: JsonDict, defs: JsonDict) -> JsonDict:
         if key in _DROPPED:
             continue
         if key == "additionalProperties":
+            if isinstance(value, dict) and "properties" not in node:
+                out[key] = structural(value, defs)  # a map (label selectors)
+                continue
             if value is not False:
-                raise SchemaError("maps (additionalProperties) are not used by these CRDs")
+                raise SchemaError("additionalProperties next to properties is not structural")
             continue  # pruning/strict decoding already refuses unknown fields
         if key == "properties":
             out[key] = {name: structural(sub, defs) for name, sub in value.items()}
@@ -103,6 +108,8 @@ def _convert_keys(node: JsonDict, defs: JsonDict) -> JsonDict:
             out[key] = structural(value, defs)
         elif key == "description":
             out[key] = " ".join(value.split())  # docstrings: one line reads best in YAML
+        elif key == "propertyNames":
+            continue  # map keys: bounded by maxProperties; CRDs cannot constrain them
         elif key in _KEY_ORDER or key.startswith("x-kubernetes-"):
             out[key] = value
         else:
@@ -128,6 +135,10 @@ class ResourceDefinition:
     spec: type[BaseModel]
     status: type[BaseModel]
     description: str
+    scope: str = "Namespaced"
+    columns: tuple[JsonDict, ...] | None = None  # None: the submission kinds' columns
+    categories: tuple[str, ...] = (CATEGORY,)
+    """`kubectl get atoma` lists the requests; policies are the admin's, not in it."""
 
 
 RESOURCES: tuple[ResourceDefinition, ...] = (
@@ -144,6 +155,24 @@ RESOURCES: tuple[ResourceDefinition, ...] = (
         attestation.AttestationStatus,
         "Submits settlement attestations: one transaction per (stack, attesting node "
         "badge) (the node daemon's POST /submit_stack_settlement_attestations).",
+    ),
+    ResourceDefinition(
+        policy.NAMES,
+        policy.SettlementPolicySpec,
+        policy.SettlementPolicyStatus,
+        "Who may make the node spend what: per selected namespace, the node badges, the "
+        "largest gas budget and price, a spend limit and whether proofs may come from "
+        "Secrets. No policy selecting a namespace: its resources are refused.",
+        scope="Cluster",
+        categories=(),
+        columns=(
+            {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces"},
+            {"name": "Badges", "type": "string", "jsonPath": ".spec.nodeSmallIds"},
+            {"name": "MaxBudget", "type": "integer", "jsonPath": ".spec.maxGasBudget"},
+            {"name": "MaxPrice", "type": "integer", "jsonPath": ".spec.maxGasPrice"},
+            {"name": "Secrets", "type": "boolean", "jsonPath": ".spec.allowSecretProofs"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ),
     ),
 )
 
@@ -193,16 +222,16 @@ def custom_resource_definition(resource: ResourceDefinition) -> JsonDict:
                 "plural": names.plural,
                 "singular": names.singular,
                 "shortNames": [names.short_name],
-                "categories": [CATEGORY],
+                **({"categories": list(resource.categories)} if resource.categories else {}),
             },
-            "scope": "Namespaced",
+            "scope": resource.scope,
             "versions": [
                 {
                     "name": names.version,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer_columns(),
+                    "additionalPrinterColumns": list(resource.columns or printer_columns()),
                     "schema": {"openAPIV3Schema": root},
                 }
             ],

@@ -298,6 +298,11 @@ class TransactionProgress(StatusModel):
     last_error: ErrorText | None = None
     last_failure_time: Timestamp | None = None
     next_retry_time: Timestamp | None = None
+    waiting_since: Timestamp | None = Field(
+        default=None,
+        description="When the unit first found its referenced proof input missing; it "
+        "fails (InvalidProofInput) once the operator's wait limit has passed since.",
+    )
     gas_used_mist: int | None = Field(
         default=None,
         ge=-MAX_SAFE_INTEGER,
