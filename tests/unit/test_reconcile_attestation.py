@@ -297,3 +297,29 @@ async def test_missing_secret_proof_waits_says_not_found_or_not_permitted_then_a
     w.clock.advance(first.retry_after)
     await w.run(spec)
     assert w.entry(1, 5).phase is AttestationPhase.ATTESTED
+
+
+async def test_two_resources_attesting_one_stack_with_one_badge_send_one_transaction() -> None:
+    """Found by the property test (I1): two Attestations for the same stack and badge,
+    reconciled at once, both passed the "already attested?" check before either executed."""
+    w = World(badges=(5,))
+    w.gw.set_ticket(make_ticket(1, requested=[5]))
+    other = AttestationStatus()
+
+    async def second() -> AttestationPass:
+        result = await reconcile_attestation(
+            namespace=NS,
+            name="b",
+            generation=1,
+            spec=spec_for([1]),
+            status=other,
+            ctx=w.ctx,
+            write_status=w.log,
+        )
+        conclude(result.status, result.problems, 1)
+        return result
+
+    await asyncio.gather(w.run(spec_for([1])), second())
+    assert len(w.gw.transactions) == 1, "two attestations of one (stack, node) were executed"
+    phases = {w.entry(1, 5).phase, other.entry(1, 5).phase}  # type: ignore[union-attr]
+    assert phases == {AttestationPhase.ATTESTED}

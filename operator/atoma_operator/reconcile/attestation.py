@@ -136,6 +136,10 @@ def summarise(status: AttestationStatus, problems: list[StackProblem]) -> Summar
     return Summary(True, False, False, "Attested", f"all {len(entries)} attestations on chain")
 
 
+def conclude_pass(result: AttestationPass, generation: int) -> None:
+    conclude(result.status, result.problems, generation)
+
+
 def conclude(status: AttestationStatus, problems: list[StackProblem], generation: int) -> None:
     """Derive the resource-level fields (digests, conditions) from the entries."""
     status.tx_digests = tx_digests(status)
@@ -339,6 +343,27 @@ def _nodes_for(
 
 
 async def _step_entry(
+    entry: AttestationEntryStatus,
+    *,
+    ticket: SettlementTicket | None,
+    epoch: int,
+    spec: AttestationSpec,
+    owner: ObjectKey,
+    ctx: ReconcileContext,
+    flush: Flush,
+) -> list[Notice]:
+    """One (stack, node) under its lock: two resources attesting the same stack with the
+    same badge must not both pass the "already attested?" check before either executes
+    (found by the property test), so the ticket is read again inside the lock."""
+    async with ctx.locks(("attest", entry.stack_small_id, entry.node_small_id)):
+        if entry.pending is None and ticket is not None:
+            ticket = await ctx.tickets.read(entry.stack_small_id) or ticket
+        return await _step_entry_locked(
+            entry, ticket=ticket, epoch=epoch, spec=spec, owner=owner, ctx=ctx, flush=flush
+        )
+
+
+async def _step_entry_locked(
     entry: AttestationEntryStatus,
     *,
     ticket: SettlementTicket | None,

@@ -22,7 +22,7 @@ from atoma_operator.reconcile import attestation, settlement
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.statuswrite import ConditionalStatusWriter, StatusStore
-from atoma_operator.reconcile.units import Notice, StatusWriter
+from atoma_operator.reconcile.units import Notice
 from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
 from atoma_operator.resources.common import StatusModel
 from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
@@ -38,74 +38,30 @@ class PassOutcome:
 
 
 @dataclass(frozen=True)
-class _Result:
-    status: StatusModel
-    notices: list[Notice]
-    retry_after: float | None
-
-
-Reconcile = Callable[
-    [ObjectKey, int, Any, Any, ReconcileContext, StatusWriter, int], Awaitable[_Result]
-]
-
-
-@dataclass(frozen=True)
 class KindOps:
-    """What differs between the two kinds: models and the state machine."""
+    """What differs between the two kinds: models, state machine, conclusion."""
 
     spec_model: type[BaseModel]
     status_model: type[StatusModel]
-    reconcile: Reconcile
-
-
-async def _settle(
-    key: ObjectKey,
-    generation: int,
-    spec: StackSettlementSpec,
-    status: StackSettlementStatus,
-    ctx: ReconcileContext,
-    write: StatusWriter,
-    waiting_passes: int,
-) -> _Result:
-    result = await settlement.reconcile_settlement(
-        namespace=key.namespace,
-        name=key.name,
-        generation=generation,
-        spec=spec,
-        status=status,
-        ctx=ctx,
-        write_status=write,
-    )
-    settlement.conclude(result.status, generation)
-    return _Result(result.status, result.notices, result.retry_after)
-
-
-async def _attest(
-    key: ObjectKey,
-    generation: int,
-    spec: AttestationSpec,
-    status: AttestationStatus,
-    ctx: ReconcileContext,
-    write: StatusWriter,
-    waiting_passes: int,
-) -> _Result:
-    result = await attestation.reconcile_attestation(
-        namespace=key.namespace,
-        name=key.name,
-        generation=generation,
-        spec=spec,
-        status=status,
-        ctx=ctx,
-        write_status=write,
-        waiting_passes=waiting_passes,
-    )
-    attestation.conclude(result.status, result.problems, generation)
-    return _Result(result.status, result.notices, result.retry_after)
+    reconcile: Callable[..., Awaitable[Any]]
+    """`reconcile_settlement` / `reconcile_attestation` (same keyword arguments)."""
+    conclude: Callable[[Any, int], None]
+    """Derives digests, conditions and observedGeneration from the pass result."""
 
 
 KINDS: dict[str, KindOps] = {
-    "StackSettlement": KindOps(StackSettlementSpec, StackSettlementStatus, _settle),  # type: ignore[arg-type]
-    "Attestation": KindOps(AttestationSpec, AttestationStatus, _attest),  # type: ignore[arg-type]
+    "StackSettlement": KindOps(
+        StackSettlementSpec,
+        StackSettlementStatus,
+        settlement.reconcile_settlement,
+        settlement.conclude_pass,
+    ),
+    "Attestation": KindOps(
+        AttestationSpec,
+        AttestationStatus,
+        attestation.reconcile_attestation,
+        attestation.conclude_pass,
+    ),
 }
 
 
@@ -163,7 +119,17 @@ async def run_pass(
     conditions = getattr(status, "conditions", None)
     if not conditions:
         status.conditions = settlement.with_summary([], STARTING, generation)  # type: ignore[attr-defined]
-    result = await ops.reconcile(key, generation, spec, status, ctx, writer, waiting_passes)
+    result = await ops.reconcile(
+        namespace=key.namespace,
+        name=key.name,
+        generation=generation,
+        spec=spec,
+        status=status,
+        ctx=ctx,
+        write_status=writer,
+        waiting_passes=waiting_passes,
+    )
+    ops.conclude(result, generation)
     if result.status.to_k8s() != writer.base:
         await writer(result.status)
     return PassOutcome(aggregate(result.notices), result.retry_after, writer.writes)

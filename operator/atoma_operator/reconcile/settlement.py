@@ -205,6 +205,10 @@ def summarise(status: StackSettlementStatus) -> Summary:
     )
 
 
+def conclude_pass(result: PassResult, generation: int) -> None:
+    conclude(result.status, generation)
+
+
 def conclude(status: StackSettlementStatus, generation: int) -> None:
     """Derive the resource-level fields (digests, conditions) from the per-stack entries."""
     status.tx_digests = tx_digests(status)
@@ -230,8 +234,12 @@ async def reconcile_settlement(
     status: StackSettlementStatus,
     ctx: ReconcileContext,
     write_status: StatusWriter,
+    waiting_passes: int = 0,
 ) -> PassResult:
-    """One pass over every stack; returns the new status and when to come back."""
+    """One pass over every stack; returns the new status and when to come back.
+
+    `waiting_passes` is unused: every stack keeps its own backoff in status (the
+    parameter keeps one call shape for both kinds, see reconcile.run)."""
     ensure_entries(spec, status)
 
     def render() -> StatusModel:
