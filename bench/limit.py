@@ -66,5 +66,11 @@ def limit_rows(
             f"{waited.get('applied')} / {waited.get('max_in_flight')}",
             "stand-in counters",
         ),
+        (
+            sec,
+            "operator: mean transactions in consensus",
+            waited.get("total_seconds", 0.0) / op["seconds"] if op["seconds"] else None,
+            f"of {shape.badges} badges (lanes busy on average)",
+        ),
     ]
     return rows

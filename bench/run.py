@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="throughput: sample the operator with py-spy (top cumulative costs)",
+        help="throughput, limit: sample the operator with py-spy (top cumulative costs)",
     )
     p.add_argument(
         "--sections",
@@ -125,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 key = f"{badges}_badges"
                 phase_dir = work / "limit" / key
                 n = args.limit_n
-                op = operator_phase(kube, phase_dir / "operator", shape, n, progress)
+                profile = phase_dir / "operator" / "py-spy.txt" if args.profile else None
+                op = operator_phase(
+                    kube, phase_dir / "operator", shape, n, progress, profile=profile
+                )
                 par = bare_phase(phase_dir / "bare", shape, n, progress, sequential=False)
                 seq = bare_phase(phase_dir / "daemon", shape, n, progress, sequential=True)
                 results["limit"][key] = {"operator": op, "bare": par, "daemon": seq}
@@ -145,10 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += _scale_rows(scale)
     print()
     print(report.table(rows))
-    for key, phases in results.get("throughput", {}).items():
-        if phases["operator"].get("profile"):
-            print(f"\noperator profile, throughput {key} (py-spy, share of non-idle samples):")
-            print(report.profile_table(phases["operator"]["profile"], 10))
+    for section in ("throughput", "limit"):
+        for key, phases in results.get(section, {}).items():
+            if phases["operator"].get("profile"):
+                print(f"\noperator profile, {section} {key} (py-spy, share of non-idle samples):")
+                print(report.profile_table(phases["operator"]["profile"], 10))
     path = report.write_json(results, args.out)
     print(f"\nmachine: {results['machine']}\nJSON: {path}\nwork dir (logs): {work}")
     return 0
