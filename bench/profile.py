@@ -1,8 +1,11 @@
 """Sampling the operator process with py-spy during a phase, and its top cumulative costs.
 
 py-spy attaches to the running operator (all threads, so the kubernetes client's worker
-threads count too, which cProfile would miss) and writes collapsed stacks; a function's
-cumulative share is the fraction of non-idle samples whose stack contains it.
+threads count too, which cProfile would miss) and writes collapsed stacks of the samples
+that hold the GIL (`--gil`: Python CPU, not threads parked in a socket read). A
+function's cumulative share is the fraction of samples whose stack contains it; the
+interpreter's and event loop's own root frames (in every stack) are left out of that
+ranking, and `packages` gives the share of samples that pass through each library.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class Sampler:
     def __enter__(self) -> Sampler:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [py_spy(), "record", "--pid", str(self.pid), "--rate", str(self.rate)]
-        cmd += ["--format", "raw", "--output", str(self.out), "--nonblocking"]
+        cmd += ["--format", "raw", "--output", str(self.out), "--nonblocking", "--gil"]
         log = (self.out.parent / (self.out.name + ".log")).open("wb")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         return self
@@ -64,10 +67,52 @@ def _frame(raw: str) -> str:
     return f"{name} ({short})"
 
 
+ROOT_FRAMES = (
+    "<frozen runpy>",
+    "threading.py",
+    "asyncio/runners.py",
+    "asyncio/base_events.py",
+    "asyncio/events.py",
+    "futures/thread.py",
+    "atoma_operator/cli.py",
+    "reactor/running.py",
+)
+"""Frames on (nearly) every stack: ranking them says nothing about where the time goes."""
+
+PACKAGES = (
+    "kopf",
+    "kubernetes",
+    "urllib3",
+    "pydantic",
+    "pysui",
+    "betterproto2",
+    "grpclib",
+    "aiohttp",
+    "prometheus_client",
+    "atoma_operator",
+    "json",
+    "ssl",
+)
+
+
+def _is_root(raw: str) -> bool:
+    where = raw.rpartition(" (")[2]
+    return any(where.startswith(root) or f"/{root}" in where for root in ROOT_FRAMES)
+
+
+def _package(raw: str) -> str | None:
+    where = raw.rpartition(" (")[2]
+    for name in PACKAGES:
+        if f"/{name}/" in f"/{where}" or where.startswith(f"{name}.py") or f"/{name}.py" in where:
+            return name
+    return None
+
+
 def top_costs(raw_file: Path, k: int = 10) -> dict[str, object]:
     """The k functions with the largest cumulative and self shares of the samples."""
     cumulative: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for line in raw_file.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -79,11 +124,15 @@ def top_costs(raw_file: Path, k: int = 10) -> dict[str, object]:
         if not frames:
             continue
         total += count
-        for name in set(frames):
+        raw_frames = [f for f in stack.split(";") if not _is_root(f)]
+        for name in {_frame(f) for f in raw_frames}:
             cumulative[name] += count
         own[frames[-1]] += count
+        for package in {p for p in map(_package, raw_frames) if p is not None}:
+            packages[package] += count
     return {
         "samples": total,
         "cumulative": [(name, n / total) for name, n in cumulative.most_common(k)] if total else [],
         "self": [(name, n / total) for name, n in own.most_common(k)] if total else [],
+        "packages": [(name, n / total) for name, n in packages.most_common()] if total else [],
     }

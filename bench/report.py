@@ -85,4 +85,6 @@ def profile_table(profile: dict[str, Any], k: int = 10) -> str:
     lines += [f"  {share:6.1%}  {name}" for name, share in profile["cumulative"][:k]]
     lines.append("self:")
     lines += [f"  {share:6.1%}  {name}" for name, share in profile["self"][:k]]
+    lines.append("samples passing through each library:")
+    lines += [f"  {share:6.1%}  {name}" for name, share in profile.get("packages", [])]
     return "\n".join(lines)
