@@ -35,7 +35,12 @@ def write_rows(section: str, requests: dict[str, int], n: int) -> list[Row]:
 
 
 def limit_rows(
-    key: str, shape: Shape, n: int, op: dict[str, Any], bare: dict[str, Any], daemon: dict[str, Any]
+    key: str,
+    shape: Shape,
+    n: int,
+    op: dict[str, Any],
+    bare: dict[str, Any],
+    daemon: dict[str, Any] | None,
 ) -> list[Row]:
     sec = f"limit {key}"
     limit = shape.badges / shape.latency
@@ -48,6 +53,8 @@ def limit_rows(
         )
     ]
     for label, phase in (("operator", op), ("bare pysui", bare), ("daemon pattern", daemon)):
+        if phase is None:
+            continue
         tps = n / phase["seconds"] if phase["seconds"] else None
         target = "target >= 0.9 at 16 badges" if label == "operator" else ""
         rows.append((sec, f"{label} tx/s", tps, f"{phase['seconds']:.1f} s"))

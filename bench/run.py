@@ -56,6 +56,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--latency-mean", type=float, default=0.4, help="limit: consensus latency (s)")
     p.add_argument("--latency-jitter", type=float, default=0.05, help="limit: +- seconds")
     p.add_argument(
+        "--no-limit-daemon",
+        dest="limit_daemon",
+        action="store_false",
+        help="limit: skip the daemon pattern (sequential: n x latency seconds at any count)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="throughput, limit: sample the operator with py-spy (top cumulative costs)",
@@ -130,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kube, phase_dir / "operator", shape, n, progress, profile=profile
                 )
                 par = bare_phase(phase_dir / "bare", shape, n, progress, sequential=False)
-                seq = bare_phase(phase_dir / "daemon", shape, n, progress, sequential=True)
+                seq = (
+                    bare_phase(phase_dir / "daemon", shape, n, progress, sequential=True)
+                    if args.limit_daemon
+                    else None
+                )
                 results["limit"][key] = {"operator": op, "bare": par, "daemon": seq}
                 rows += limit_rows(key, shape, n, op, par, seq)
         if "latency" in args.sections:
