@@ -79,5 +79,11 @@ def limit_rows(
             waited.get("total_seconds", 0.0) / op["seconds"] if op["seconds"] else None,
             f"of {shape.badges} badges (lanes busy on average)",
         ),
+        (
+            sec,
+            "operator: badge cycle / intent->effects (s)",
+            f"{op['seconds'] * shape.badges / n:.2f} / {op.get('intent_to_effects_mean_s') or 0:.2f}",
+            "wall per transaction of one badge / mean of the operator's histogram",
+        ),
     ]
     return rows

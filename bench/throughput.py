@@ -156,12 +156,18 @@ def operator_phase(
         "apiserver_requests": _api_delta(api_before, api_after),
         "equivocation_refusals": metric_sum(metrics, "atoma_operator_equivocation_refusals_total"),
         "retries": metric_sum(metrics, "atoma_operator_retries_total"),
+        "intent_to_effects_mean_s": _mean(metrics, "atoma_operator_submit_to_final_seconds"),
         "operator_cpu_s": op_usage.cpu_seconds - cpu_before,
         "operator_rss_mib": op_usage.rss_bytes / 2**20,
         "standin_cpu_s": chain_cpu,
         "shared_latency": latency,
         "profile": top_costs(profile, 30) if profile is not None and profile.exists() else None,
     }
+
+
+def _mean(metrics: dict[str, float], histogram: str) -> float | None:
+    count = metric_sum(metrics, histogram + "_count")
+    return metric_sum(metrics, histogram + "_sum") / count if count else None
 
 
 def _paced(
