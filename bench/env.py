@@ -146,13 +146,23 @@ class MemoryLocalnet(LocalnetProcess):
 
 
 @contextmanager
-def chain(workdir: Path, *, badges: int, coins: int, seed: int | None = None) -> Iterator[Chain]:
-    """A stand-in subprocess whose dev key holds `badges` badges and `coins` gas coins."""
+def chain(
+    workdir: Path,
+    *,
+    badges: int,
+    coins: int,
+    seed: int | None = None,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+) -> Iterator[Chain]:
+    """A stand-in subprocess whose dev key holds `badges` badges and `coins` gas coins;
+    `latency` > 0 turns on its consensus latency (mean ± `jitter` seconds)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    extra = ["--coins", str(coins), "--stacks", "0", "--badges", str(max(1, badges))]
+    if latency > 0:
+        extra += ["--shared-latency", str(latency), "--shared-latency-jitter", str(jitter)]
     proc = MemoryLocalnet(
-        workdir,
-        seed=secrets.randbelow(2**31) if seed is None else seed,
-        extra_args=["--coins", str(coins), "--stacks", "0"],
+        workdir, seed=secrets.randbelow(2**31) if seed is None else seed, extra_args=extra
     )
     info = proc.start(timeout=120)
     try:

@@ -77,3 +77,14 @@ def write_json(results: dict[str, Any], directory: Path) -> Path:
     path = directory / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def profile_table(profile: dict[str, Any], k: int = 10) -> str:
+    """The top-k cumulative and self shares of a py-spy profile (`bench.profile.top_costs`)."""
+    lines = [f"samples: {profile['samples']}", "cumulative:"]
+    lines += [f"  {share:6.1%}  {name}" for name, share in profile["cumulative"][:k]]
+    lines.append("self:")
+    lines += [f"  {share:6.1%}  {name}" for name, share in profile["self"][:k]]
+    lines.append("samples passing through each library:")
+    lines += [f"  {share:6.1%}  {name}" for name, share in profile.get("packages", [])]
+    return "\n".join(lines)

@@ -16,11 +16,13 @@ from tqdm import tqdm
 
 from bench import report
 from bench.env import cluster, scratch_dir
+from bench.limit import limit_rows, write_rows
 from bench.scale import scale_phase
 from bench.throughput import Shape, bare_phase, operator_phase, writes_and_reads
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("throughput", "latency", "scale")
+SECTIONS = ("throughput", "latency", "scale", "limit")
+DEFAULT_SECTIONS = ("throughput", "latency", "scale")
 
 
 def _ints(text: str) -> list[int]:
@@ -44,14 +46,41 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--scale-counts", type=_ints, default=[100, 10_000], help="scale: resource counts"
     )
     p.add_argument("--idle-seconds", type=float, default=30, help="scale: idle window")
-    p.add_argument("--sections", default=",".join(SECTIONS), help="which sections to run")
+    p.add_argument(
+        "--limit-badges",
+        type=_ints,
+        default=[1, 4, 16],
+        help="limit: badge counts to run under the stand-in's consensus latency",
+    )
+    p.add_argument("--limit-n", type=int, default=160, help="limit: settlements per phase")
+    p.add_argument("--latency-mean", type=float, default=0.4, help="limit: consensus latency (s)")
+    p.add_argument("--latency-jitter", type=float, default=0.05, help="limit: +- seconds")
+    p.add_argument(
+        "--no-limit-daemon",
+        dest="limit_daemon",
+        action="store_false",
+        help="limit: skip the daemon pattern (sequential: n x latency seconds at any count)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="throughput, limit: sample the operator with py-spy (top cumulative costs)",
+    )
+    p.add_argument(
+        "--sections",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"which sections to run, of {','.join(SECTIONS)}",
+    )
     p.add_argument("--quick", action="store_true", help="smoke: small numbers everywhere")
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON file")
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.latency_n, args.rate = 50, 30, 5.0
         args.scale_counts, args.idle_seconds = [20, 200], 10.0
+        args.limit_n, args.limit_badges = 32, [1, 4]
     args.concurrency = args.concurrency or args.coins
+    if args.latency_mean <= 0 or not 0 <= args.latency_jitter <= args.latency_mean:
+        p.error("--latency-mean must be > 0 and --latency-jitter within [0, mean]")
     args.sections = [s for s in args.sections.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
@@ -86,11 +115,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shape = Shape(badges, args.coins, args.concurrency)
                 key = f"{badges}_badges"
                 phase_dir = work / key
-                op = operator_phase(kube, phase_dir / "operator", shape, args.n, progress)
+                profile = phase_dir / "operator" / "py-spy.txt" if args.profile else None
+                op = operator_phase(
+                    kube, phase_dir / "operator", shape, args.n, progress, profile=profile
+                )
                 par = bare_phase(phase_dir / "bare", shape, args.n, progress, sequential=False)
                 seq = bare_phase(phase_dir / "daemon", shape, args.n, progress, sequential=True)
                 results["throughput"][key] = {"operator": op, "bare": par, "daemon": seq}
                 rows += _throughput_rows(key, args.n, op, par, seq)
+        if "limit" in args.sections:
+            results["limit"] = {}
+            for badges in args.limit_badges:
+                coins = max(args.coins, badges)  # a gas coin per lane: badges are the limit
+                shape = Shape(badges, coins, coins, args.latency_mean, args.latency_jitter)
+                key = f"{badges}_badges"
+                phase_dir = work / "limit" / key
+                n = args.limit_n
+                profile = phase_dir / "operator" / "py-spy.txt" if args.profile else None
+                op = operator_phase(
+                    kube, phase_dir / "operator", shape, n, progress, profile=profile
+                )
+                par = bare_phase(phase_dir / "bare", shape, n, progress, sequential=False)
+                seq = (
+                    bare_phase(phase_dir / "daemon", shape, n, progress, sequential=True)
+                    if args.limit_daemon
+                    else None
+                )
+                results["limit"][key] = {"operator": op, "bare": par, "daemon": seq}
+                rows += limit_rows(key, shape, n, op, par, seq)
         if "latency" in args.sections:
             shape = Shape(max(args.badges), args.coins, args.concurrency)
             lat = operator_phase(
@@ -106,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += _scale_rows(scale)
     print()
     print(report.table(rows))
+    for section in ("throughput", "limit"):
+        for key, phases in results.get(section, {}).items():
+            if phases["operator"].get("profile"):
+                print(f"\noperator profile, {section} {key} (py-spy, share of non-idle samples):")
+                print(report.profile_table(phases["operator"]["profile"], 10))
     path = report.write_json(results, args.out)
     print(f"\nmachine: {results['machine']}\nJSON: {path}\nwork dir (logs): {work}")
     return 0
@@ -138,6 +195,18 @@ def _throughput_rows(
             f"stand-in {1000 * op['standin_cpu_s'] / n:.1f} ms (bare: "
             f"{1000 * par['standin_cpu_s'] / n:.1f} ms)",
         ),
+        (
+            sec,
+            "bare loop CPU per stack (ms)",
+            1000 * par["client_cpu_s"] / n,
+            "bench process: build, sign, execute",
+        ),
+        (
+            sec,
+            "operator CPU / bare CPU",
+            op["operator_cpu_s"] / par["client_cpu_s"] if par["client_cpu_s"] else None,
+            "target <= 1.5",
+        ),
         (sec, "executions per digest (max)", op["max_executions_per_digest"], "must be 1"),
         (sec, "equivocation refusals", op["equivocation_refusals"], "operator metric"),
         (
@@ -146,6 +215,7 @@ def _throughput_rows(
             (writes - own_posts) / n,
             "target <= 3 (bench's own POSTs excluded)",
         ),
+        *write_rows("cost " + key, op["apiserver_requests"], n),
         ("cost " + key, "apiserver reads per stack", reads / n, f"+{watches} watch requests"),
         ("cost " + key, "chain RPCs per stack (operator)", op_calls / n, "incl. follower polls"),
         (

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bench.kube import (
     request_counts,
     settlement,
 )
+from bench.profile import Sampler, top_costs
 from bench.report import spread
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -38,6 +40,8 @@ class Shape:
     badges: int
     coins: int
     concurrency: int
+    latency: float = 0.0  # the stand-in's consensus latency (mean seconds; 0 = off)
+    jitter: float = 0.0
 
 
 def _plan(made: Chain, n: int) -> list[tuple[int, int]]:
@@ -87,9 +91,19 @@ def operator_phase(
     *,
     rate: float | None = None,
     timeout: float = 3600,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Apply n one-stack resources (all at once, or `rate` per second) and time them to Ready."""
-    with chain(workdir / "chain", badges=shape.badges, coins=shape.coins) as made:
+    """Apply n one-stack resources (all at once, or `rate` per second) and time them to Ready.
+
+    With `profile`, py-spy samples the operator from the first create to the last Ready
+    and writes raw collapsed stacks there (the sampler takes CPU from the same cores)."""
+    with chain(
+        workdir / "chain",
+        badges=shape.badges,
+        coins=shape.coins,
+        latency=shape.latency,
+        jitter=shape.jitter,
+    ) as made:
         pairs = _plan(made, n)
         ns = cluster.namespace("bench")
         proc = _operator_for(made, cluster, ns, shape, workdir)
@@ -103,7 +117,10 @@ def operator_phase(
             chain_cpu_before = process_usage(made.proc.proc.pid).cpu_seconds  # type: ignore[union-attr]
             chain_before = made.counters()
             api_before = request_counts(cluster.plane)
-            with Watcher(cluster, ns, timeline):
+            sampler: AbstractContextManager[object] = (
+                Sampler(proc.pid, profile) if profile is not None else nullcontext()
+            )
+            with Watcher(cluster, ns, timeline), sampler:
                 started = time.monotonic()
                 if rate is None:
                     create_all(cluster, ns, manifests, timeline)
@@ -122,6 +139,7 @@ def operator_phase(
         finally:
             proc.stop()
         executions = _executions(made)
+        latency = made.counters().get("shared_latency", {})
     names = [m["metadata"]["name"] for m in manifests]
     to_digest = [timeline.digest[x] - timeline.applied[x] for x in names if x in timeline.digest]
     to_ready = [timeline.ready[x] - timeline.applied[x] for x in names if x in timeline.ready]
@@ -138,10 +156,18 @@ def operator_phase(
         "apiserver_requests": _api_delta(api_before, api_after),
         "equivocation_refusals": metric_sum(metrics, "atoma_operator_equivocation_refusals_total"),
         "retries": metric_sum(metrics, "atoma_operator_retries_total"),
+        "intent_to_effects_mean_s": _mean(metrics, "atoma_operator_submit_to_final_seconds"),
         "operator_cpu_s": op_usage.cpu_seconds - cpu_before,
         "operator_rss_mib": op_usage.rss_bytes / 2**20,
         "standin_cpu_s": chain_cpu,
+        "shared_latency": latency,
+        "profile": top_costs(profile, 30) if profile is not None and profile.exists() else None,
     }
+
+
+def _mean(metrics: dict[str, float], histogram: str) -> float | None:
+    count = metric_sum(metrics, histogram + "_count")
+    return metric_sum(metrics, histogram + "_sum") / count if count else None
 
 
 def _paced(
@@ -165,20 +191,30 @@ def bare_phase(
     workdir: Path, shape: Shape, n: int, progress: Progress, *, sequential: bool
 ) -> dict[str, Any]:
     label = "daemon (sequential)" if sequential else "bare pysui (parallel)"
-    with chain(workdir, badges=shape.badges, coins=shape.coins) as made:
+    with chain(
+        workdir,
+        badges=shape.badges,
+        coins=shape.coins,
+        latency=shape.latency,
+        jitter=shape.jitter,
+    ) as made:
         pairs = _plan(made, n)
         by_node = {b.node_small_id: b.object_id for b in made.badges}
         jobs = [bare.Job(by_node[node], sid) for node, sid in pairs]
         before = made.counters()
         chain_cpu_before = process_usage(made.proc.proc.pid).cpu_seconds  # type: ignore[union-attr]
+        cpu_before = time.process_time()  # the bare loop runs in this process
         result = asyncio.run(
             bare.settle(made, jobs, sequential=sequential, progress=progress(label, n))
         )
+        client_cpu = time.process_time() - cpu_before
         after = made.counters()
         chain_cpu = process_usage(made.proc.proc.pid).cpu_seconds - chain_cpu_before  # type: ignore[union-attr]
         executions = _executions(made)
     return {
         "standin_cpu_s": chain_cpu,
+        "client_cpu_s": client_cpu,
+        "shared_latency": after.get("shared_latency", {}),
         "n": n,
         "seconds": result.seconds,
         "executed_transactions": sum(executions.values()),

@@ -22,6 +22,20 @@ from .node import DEFAULT_SAMPLING_PROBABILITY, LocalSui
 from .objects import SUI_COIN_TYPE
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="atoma-localnet", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
@@ -39,7 +53,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--info-file", type=Path, default=None, help="write the startup info as JSON")
     p.add_argument("--coins", type=int, default=4, help="gas coins for the dev key")
     p.add_argument("--coin-balance", type=int, default=100 * 10**9, help="MIST per gas coin")
-    p.add_argument("--stacks", type=int, default=3, help="stacks pre-created for the dev badge")
+    p.add_argument(
+        "--badges", type=_positive, default=1, help="node badges for the dev key (at least 1)"
+    )
+    p.add_argument("--stacks", type=int, default=3, help="stacks pre-created for each dev badge")
+    p.add_argument(
+        "--shared-latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="consensus latency of every transaction with a shared object, e.g. 0.4 "
+        "(0 = off, the default); admin: POST /latency {mean, jitter, seed}",
+    )
+    p.add_argument(
+        "--shared-latency-jitter",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="the latency is drawn uniformly from mean +- this",
+    )
+    p.add_argument(
+        "--latency-seed", type=int, default=None, help="seeds the latency draws (default: --seed)"
+    )
     p.add_argument(
         "--security-level",
         type=int,
@@ -74,7 +109,7 @@ def provision(node: LocalSui, args: argparse.Namespace) -> dict[str, Any]:
     badges = node.model.badges_owned_by(key.address)
     if not node.ledger.owned_by(key.address, SUI_COIN_TYPE):
         node.fund(key.address, args.coin_balance, args.coins)
-    if not badges:
+    for _ in range(len(badges), args.badges):
         badge = node.create_badge(key.address)
         for _ in range(args.stacks):
             node.create_stack(
@@ -145,6 +180,9 @@ async def run(args: argparse.Namespace) -> None:
         state_file=args.state,
         upgraded_package=args.upgraded_package,
         strict_locks=args.strict_locks,
+        shared_latency=args.shared_latency,
+        shared_latency_jitter=args.shared_latency_jitter,
+        latency_seed=args.latency_seed,
     )
     tls = None
     if args.tls_dir is not None:

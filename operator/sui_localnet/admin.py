@@ -102,7 +102,15 @@ def build_app(node: LocalSui) -> web.Application:
 
     def reset(_: dict[str, Any], __: web.Request) -> Any:
         node.faults.reset_counters()
+        node.ledger.shared_latency.reset_counters()
         return node.counters()
+
+    def latency(d: dict[str, Any], _: web.Request) -> Any:
+        return node.set_latency(
+            mean=None if d.get("mean") is None else float(d["mean"]),
+            jitter=None if d.get("jitter") is None else float(d["jitter"]),
+            seed=None if d.get("seed") is None else int(d["seed"]),
+        )
 
     def ticket(_: dict[str, Any], request: web.Request) -> Any:
         return {"ticket": node.ticket_json(int(request.match_info["stack"]))}
@@ -126,6 +134,8 @@ def build_app(node: LocalSui) -> web.Application:
             web.post("/sampling", route(sampling)),
             web.post("/faults", route(faults)),
             web.post("/faults/clear", route(clear)),
+            web.get("/latency", route(lambda _d, _r: node.ledger.shared_latency.status())),
+            web.post("/latency", route(latency)),
             web.get("/ticket/{stack}", route(ticket)),
         ]
     )

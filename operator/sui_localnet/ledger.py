@@ -36,6 +36,7 @@ from .effects import (
     GasSummary,
     UnchangedShared,
 )
+from .latency import SharedObjectLatency
 from .objects import (
     CLOCK_ID,
     GENESIS_DIGEST,
@@ -136,6 +137,8 @@ class Ledger(CommandsMixin):
         self.events: list[EventRecord] = []
         self.epochs: list[EpochRecord] = []
         self.locks: dict[tuple[str, int], str] = {}
+        self.shared_latency = SharedObjectLatency()
+        """Consensus latency for transactions with shared inputs (off by default)."""
         self.strict_locks = False
         """False: current Sui (post-consensus locking): the loser of a race for an object
         version is refused with the lock-conflict error and the winner's new version is
@@ -284,6 +287,8 @@ class Ledger(CommandsMixin):
         try:
             if latency > 0:
                 await asyncio.sleep(latency)  # injected network/consensus latency
+            if any(isinstance(inp, SharedInput) for inp in tx.inputs):
+                await self.shared_latency.wait()  # consensus ordering (the model's wait)
             result = self._run(tx, tx_bytes, digest, signatures, simulate=False)
             self._commit(result)
             return result

@@ -53,6 +53,9 @@ class LocalSui:
         state_file: Path | None = None,
         upgraded_package: bool = False,
         strict_locks: bool = False,
+        shared_latency: float = 0.0,
+        shared_latency_jitter: float = 0.0,
+        latency_seed: int | None = None,
     ) -> None:
         self.seed = seed
         self.upgraded_package = upgraded_package
@@ -63,6 +66,11 @@ class LocalSui:
             chain_id=bcs_b58(blake2b256(f"sui-localnet-chain/{seed}".encode())),
         )
         self.ledger.strict_locks = strict_locks
+        self.set_latency(
+            mean=shared_latency,
+            jitter=shared_latency_jitter,
+            seed=seed if latency_seed is None else latency_seed,
+        )
         self.package_id = _derived(seed, "atoma-package")
         self.atoma_db_id = _derived(seed, "atoma-db")
         self.runtime = AtomaRuntime(
@@ -206,6 +214,13 @@ class LocalSui:
             self.model.rng.seed(seed)
         self._refresh_db()
 
+    def set_latency(
+        self, *, mean: float | None = None, jitter: float | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        """Consensus latency for shared-object transactions (`latency.py`); mean 0 = off."""
+        self.ledger.shared_latency.configure(mean=mean, jitter=jitter, seed=seed)
+        return self.ledger.shared_latency.status()
+
     def ticket_json(self, stack_small_id: int) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.model.ticket_json(stack_small_id)
         return result
@@ -221,6 +236,7 @@ class LocalSui:
                 for k, v in self.faults.status().items()
                 if k in ("calls", "calls_while_down", "lost_responses")
             },
+            "shared_latency": self.ledger.shared_latency.status(),
         }
 
     def info(self) -> dict[str, Any]:
