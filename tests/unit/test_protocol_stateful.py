@@ -360,10 +360,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.i1_one_attestation_per_stack_and_node()
         self.i2_no_equivocation()
         self.i3_recorded_before_executed()
-        for digest, outcome in self.chain.transactions.items():
-            function, _ = self.chain.unit_of(digest)
-            assert function in (TRY_SETTLE_STACK, SUBMIT_ATTESTATION)
-            del outcome
 
     def _done(self, key: ObjectKey) -> bool:
         obj = self.cluster.objects[key]

@@ -145,8 +145,7 @@ async def run_unit(
     """
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
-    book = ctx.holds
-    restore_known_intent(progress, unit, ctx)
+    book = ctx.holds  # the caller ran restore_known_intent before its chain checks
     if progress.pending is not None:
         intent = progress.pending
         book.adopt(unit, intent)  # recorded before a restart: now a deletion cannot lose it
@@ -167,9 +166,8 @@ async def run_unit(
             return _conclude_step(step, intent, progress, kind=kind, label=label, ctx=ctx)
     if build_call is None:
         return UnitResult(Verdict.AGAIN)
-    if (holder := book.holder(badge_id)) is not None:
-        step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
-        return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+    if (holder := book.holder(badge_id)) is not None:  # checked again under the lock
+        return _conclude_step(_badge_busy(holder), None, progress, kind=kind, label=label, ctx=ctx)
     budget = spec.gas_budget or ctx.settings.gas_budget
     try:
         async with (
@@ -179,8 +177,9 @@ async def run_unit(
             ctx.submit_slots,
         ):
             if (holder := book.holder(badge_id)) is not None:
-                step = Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
-                return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+                return _conclude_step(
+                    _badge_busy(holder), None, progress, kind=kind, label=label, ctx=ctx
+                )
             call = build_call(await ctx.badge_ref(badge_id))
             progress.attempts += 1
 
@@ -227,6 +226,10 @@ async def run_unit(
     return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
 
 
+def _badge_busy(holder: str) -> Busy:
+    return Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
+
+
 def _conclude_step(
     step: StepResult,
     intent: PendingTransaction | None,
@@ -238,7 +241,7 @@ def _conclude_step(
 ) -> UnitResult:
     """Turn the step into progress and end the holds whose outcome is now known."""
     release = coin_release(step)
-    if intent is not None and release is not None and not isinstance(step, SimulatedAbort):
+    if intent is not None and release is not None:
         ctx.gas.settle(intent.digest, intent.gas_coin.object_id, release)
         ctx.holds.release(intent.digest)
     return _interpret(step, progress, kind=kind, label=label, ctx=ctx)
