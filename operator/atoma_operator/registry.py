@@ -7,7 +7,7 @@ the apiserver: the follower's cost grows with chain events, not with resources.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +19,25 @@ from atoma_operator.reconcile.holds import HoldBook
 
 class StackRegistry:
     """Also hands every body to the hold book: intents recorded in status hold their
-    badge and gas coin, and a deleted resource's unresolved intents become orphans."""
+    badge and gas coin, and a deleted resource's unresolved intents become orphans.
 
-    def __init__(self, holds: HoldBook | None = None) -> None:
+    Only open resources are kept per object, and final ones the follower still updates
+    (settled stacks not yet claimed). Any other final one costs nothing but a count for
+    the condition gauge (plus its finish time when a retention TTL applies to it).
+    """
+
+    def __init__(self, holds: HoldBook | None = None, *, retain_finished: bool = False) -> None:
         self.holds = holds or HoldBook()
+        self._retain = retain_finished  # the operator's TTL is set: every final one is due
         self._by_stack: dict[int, set[ObjectKey]] = defaultdict(set)
         self._stacks_of: dict[ObjectKey, frozenset[int]] = {}
         self._open: set[ObjectKey] = set()
-        self._condition: dict[ObjectKey, str] = {}
+        self._condition: dict[ObjectKey, str] = {}  # open resources
+        # Final resources: counts per (kind, namespace, condition), and the few that are
+        # not Ready by key (so a later change knows what to uncount). A listing starts the
+        # counts of its scope over; watch events then adjust them.
+        self._final_counts: Counter[tuple[str, str, str]] = Counter()
+        self._final_odd: dict[ObjectKey, str] = {}
         self._finished: dict[ObjectKey, Finished] = {}
 
     def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
@@ -36,6 +47,28 @@ class StackRegistry:
         if event_type == "DELETED":
             self.forget(key, body)
             return
+        self.holds.observe(key, body)
+        if is_final(body) and not has_pending(body):
+            was_final = key not in self._open and event_type not in ("ADDED", None)
+            self._drop_open(key)
+            if was_final:
+                self._uncount_final(key)
+            self._count_final(key, _condition_of(body))
+            if still_followed(body):
+                self._index(key, body)  # a settled stack's claim still shows in its status
+            done = finished(body)
+            if done is not None and (done.ttl is not None or self._retain):
+                self._finished[key] = done
+            else:
+                self._finished.pop(key, None)
+            return
+        if key not in self._open and event_type not in ("ADDED", None):
+            self._uncount_final(key)  # final before (e.g. its status was wiped)
+        self._index(key, body)
+        self._condition[key] = _condition_of(body)
+        self._open.add(key)
+
+    def _index(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
         stacks = frozenset(int(s) for s in (body.get("spec") or {}).get("stackSmallIds") or ())
         old = self._stacks_of.get(key, frozenset())
         for stack in old - stacks:
@@ -43,25 +76,63 @@ class StackRegistry:
         for stack in stacks:
             self._by_stack[stack].add(key)
         self._stacks_of[key] = stacks
-        self._condition[key] = _condition_of(body)
-        self.holds.observe(key, body)
-        done = finished(body)
-        if done is None:
-            self._finished.pop(key, None)
-        else:
-            self._finished[key] = done
-        if is_final(body):
-            self._open.discard(key)
-        else:
-            self._open.add(key)
 
     def forget(self, key: ObjectKey, last: Mapping[str, Any] | None = None) -> None:
+        """Gone: deleted (`last` is its final body), or found missing."""
+        if key in self._open:
+            self._drop_open(key)
+        else:
+            self._drop_open(key)  # a followed final one's stacks
+            if last is not None and is_final(last) and not has_pending(last):
+                self._uncount_final(key)
+        self.holds.forget(key, last)
+
+    def begin_listing(self, kind: str, namespace: str | None) -> None:
+        """A complete listing of `kind` (in `namespace`, None: all) follows: the final
+        resources are counted again from it (some may have gone while not watching)."""
+        for k in [k for k in self._final_counts if k[0] == kind and namespace in (None, k[1])]:
+            del self._final_counts[k]
+        for key in [
+            k for k in self._final_odd if k.kind == kind and namespace in (None, k.namespace)
+        ]:
+            del self._final_odd[key]
+
+    def listed(
+        self, kind: str, namespace: str | None, names: set[tuple[str, str]]
+    ) -> list[ObjectKey]:
+        """A complete listing ended: every resource it no longer shows was deleted while
+        the watch was down. Forgets them (their intents become orphans); returns them."""
+        gone = [
+            k
+            for k in self._stacks_of
+            if k.kind == kind
+            and namespace in (None, k.namespace)
+            and (k.namespace, k.name) not in names
+        ]
+        for key in gone:
+            self.forget(key)
+        return gone
+
+    def _drop_open(self, key: ObjectKey) -> None:
         for stack in self._stacks_of.pop(key, frozenset()):
             self._discard(stack, key)
         self._open.discard(key)
         self._condition.pop(key, None)
         self._finished.pop(key, None)
-        self.holds.forget(key, last)
+
+    def _count_final(self, key: ObjectKey, cond: str) -> None:
+        self._final_counts[(key.kind, key.namespace, cond)] += 1
+        if cond != "Ready":
+            self._final_odd[key] = cond
+
+    def _uncount_final(self, key: ObjectKey) -> None:
+        cond = self._final_odd.pop(key, "Ready")
+        counted = (key.kind, key.namespace, cond)
+        if self._final_counts[counted] > 0:
+            self._final_counts[counted] -= 1
+        if self._final_counts[counted] == 0:
+            del self._final_counts[counted]
+        self._finished.pop(key, None)
 
     def _discard(self, stack: int, key: ObjectKey) -> None:
         keys = self._by_stack.get(stack)
@@ -71,7 +142,7 @@ class StackRegistry:
                 del self._by_stack[stack]
 
     def finished(self) -> dict[ObjectKey, Finished]:
-        """Final resources with nothing pending, and when they finished (retention)."""
+        """Final resources a retention TTL applies to, and when they finished."""
         return dict(self._finished)
 
     def resources_for(self, stack_small_id: int) -> set[ObjectKey]:
@@ -86,13 +157,27 @@ class StackRegistry:
     def condition_counts(self) -> dict[str, dict[str, int]]:
         """Resources per kind and summarised condition, for the metrics gauge."""
         out: dict[str, dict[str, int]] = {}
+
+        def count(kind: str, cond: str, n: int = 1) -> None:
+            counts = out.setdefault(kind, {"Ready": 0, "Reconciling": 0, "Stalled": 0})
+            counts[cond] = counts.get(cond, 0) + n
+
         for key, cond in self._condition.items():
-            counts = out.setdefault(key.kind, {"Ready": 0, "Reconciling": 0, "Stalled": 0})
-            counts[cond] = counts.get(cond, 0) + 1
+            count(key.kind, cond)
+        for (kind, _, cond), n in self._final_counts.items():
+            count(kind, cond, n)
         return out
 
     def __len__(self) -> int:
-        return len(self._stacks_of)
+        """Resources known: open ones plus the final ones counted."""
+        return len(self._open) + sum(self._final_counts.values())
+
+
+def still_followed(body: Mapping[str, Any]) -> bool:
+    """A final StackSettlement whose settled stacks are not all claimed yet: the chain
+    follower still copies the claim into its status, so it stays indexed by stack."""
+    entries = (body.get("status") or {}).get("stacks") or []
+    return any(e.get("phase") == "Settled" and not e.get("claimed") for e in entries)
 
 
 def has_pending(body: Mapping[str, Any]) -> bool:

@@ -96,7 +96,10 @@ class Runtime:
         )
         if settings.policy_enforced:
             ctx.policy = PolicyGate(kube.api_client, defaults_from(settings))
-        return cls(settings, gateway, kube, ctx, StackRegistry(holds), state_db)
+        registry = StackRegistry(
+            holds, retain_finished=settings.ttl_seconds_after_finished is not None
+        )
+        return cls(settings, gateway, kube, ctx, registry, state_db)
 
     async def close(self) -> None:
         if self.state_db is not None:

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
 
     # --- running ---------------------------------------------------------------------------
     concurrency: int = Field(default=8, ge=1, le=512, description="Max concurrent submissions.")
+    reconcile_workers: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Resources reconciled at once (a pass mostly waits on the chain).",
+    )
     namespaces: list[str] = Field(default_factory=list, description="Empty: all namespaces.")
     operator_namespace: str = Field(default="default", validation_alias="POD_NAMESPACE")
     state_configmap: str = "atoma-operator-state"

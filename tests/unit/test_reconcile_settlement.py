@@ -426,15 +426,18 @@ async def test_ticket_appearing_after_the_check_is_read_not_failed() -> None:
 
 
 async def test_one_named_coin_with_an_outage_does_not_hang_the_pass() -> None:
-    """An unknown outcome keeps its coin; a sibling waits a bounded time, then backs off."""
+    """An unknown outcome keeps its coin; a sibling waits a bounded time, then waits its
+    turn: no backoff in status (no write per try), woken when the coin or badge frees."""
     w = World(coins=1, gas_wait_seconds=0.05)
     w.gw.script(TRY_SETTLE_STACK, 1, execute=[Unavailable()])
     w.deadline = 0.3
     await w.run(spec_for([1, 2], gas=w.coins[0]))
     assert w.entry(1).pending is not None
-    assert w.entry(2).phase is SettlementPhase.PENDING
-    assert w.entry(2).reason in {"GasCoinBusy", "BadgeBusy"}
-    assert w.entry(2).next_retry_time is not None
+    waiting = w.entry(2)
+    assert waiting.phase is SettlementPhase.PENDING
+    assert waiting.reason in {"GasCoinBusy", "BadgeBusy"}
+    assert waiting.next_retry_time is None and waiting.attempts == 0
+    assert waiting.waits_for  # what the controller parks the resource on
 
 
 async def test_badge_version_of_an_unknown_transaction_is_not_reused() -> None:

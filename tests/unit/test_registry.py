@@ -104,8 +104,14 @@ def test_open_until_every_entry_is_final() -> None:
         key("mixed"),
         key("attested", ATST),
     }
-    # Final resources stay indexed (a claim or dispute event may still concern them).
+    # A settled stack not yet claimed stays indexed (the follower copies the claim into
+    # its status); a failed one is done for good and costs nothing.
     assert reg.resources_for(4) == {key("settled")}
+    assert reg.resources_for(5) == set()
+    claimed = body("settled", [4], {"Ready": "True"}, phases=["Settled"])
+    claimed["status"]["stacks"][0]["claimed"] = True
+    reg.observe(STL, "MODIFIED", claimed)
+    assert reg.resources_for(4) == set()
     reg.observe(STL, "MODIFIED", body("working", [2], {"Stalled": "True"}, phases=["Disputed"]))
     assert key("working") not in set(reg.open_resources())
 
@@ -155,7 +161,7 @@ def test_retention_is_due_after_the_resources_own_ttl_or_the_default() -> None:
     from atoma_operator.retention import due
 
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
-    reg = StackRegistry()
+    reg = StackRegistry(retain_finished=True)  # the operator's TTL is set
     reg.observe(STL, "ADDED", _final("own", ttl=10))
     reg.observe(STL, "ADDED", _final("dflt"))
     reg.observe(STL, "ADDED", _final("busy", pending=True))
@@ -169,3 +175,10 @@ def test_retention_is_due_after_the_resources_own_ttl_or_the_default() -> None:
     assert reg.finished()[key("own")].uid == "uid-own"
     reg.observe(STL, "DELETED", _final("own", ttl=10))
     assert names(t0 + timedelta(days=1), 5) == ["dflt"]
+
+
+def test_without_a_ttl_finished_resources_are_not_remembered() -> None:
+    reg = StackRegistry()  # no operator TTL: only a resource's own TTL makes it due
+    reg.observe(STL, "ADDED", _final("own", ttl=10))
+    reg.observe(STL, "ADDED", _final("dflt"))
+    assert set(reg.finished()) == {key("own")}

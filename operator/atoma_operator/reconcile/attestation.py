@@ -28,7 +28,7 @@ from atoma_operator.atoma.ticket import (
     has_attested,
 )
 from atoma_operator.kube import ObjectKey
-from atoma_operator.reconcile.backoff import record_terminal, wait_seconds
+from atoma_operator.reconcile.backoff import next_pass_in, record_terminal, wait_seconds
 from atoma_operator.reconcile.conditions import Summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.holds import UnitRef
@@ -224,7 +224,7 @@ async def reconcile_attestation(
     status.attestations.sort(key=lambda a: (order.get(a.stack_small_id, 1 << 30), a.slot))
     status.tx_digests = tx_digests(status)
     now = ctx.clock()
-    waits = [max(wait_seconds(a, now), 0.5) for a in status.attestations if a.phase not in DONE]
+    waits = [next_pass_in(a, now) for a in status.attestations if a.phase not in DONE]
     if any(not p.terminal for p in result.problems):
         # Nothing per entry holds this wait (no ticket yet, chain down): back off with
         # the number of consecutive passes that ended waiting.

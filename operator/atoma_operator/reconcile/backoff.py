@@ -7,6 +7,7 @@ nor hammers the chain: it waits out the recorded nextRetryTime.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from atoma_operator.resources.common import truncate
@@ -70,3 +71,21 @@ def wait_seconds(progress: TransactionProgress, now: datetime) -> float:
     if progress.next_retry_time is None:
         return 0.0
     return max(0.0, (progress.next_retry_time - now).total_seconds())
+
+
+BUSY_RECHECK_SECONDS = 30.0
+"""A unit waiting for its badge or a coin is woken when that is released; this is only
+the safety net should a wake-up be missed (e.g. the holder belonged to another process)."""
+
+
+def next_pass_in(progress: TransactionProgress, now: datetime) -> float:
+    """When the unit wants the next pass: its backoff, or the safety net while it waits
+    its turn for a badge or coin (no busy loop, no status write per try)."""
+    if progress.waits_for:
+        return BUSY_RECHECK_SECONDS
+    return max(wait_seconds(progress, now), 0.5)
+
+
+def waiting_on(entries: Iterable[TransactionProgress]) -> frozenset[str]:
+    """Everything the resource's units found busy in this pass (see `waits_for`)."""
+    return frozenset().union(*(e.waits_for for e in entries))

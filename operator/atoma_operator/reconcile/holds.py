@@ -75,6 +75,7 @@ class HoldBook:
     _recorded: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _resolved: dict[str, float] = field(default_factory=dict)  # digest -> when
     _listeners: list[Callable[[], None]] = field(default_factory=list)
+    _object_listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
 
     # -- who holds what -------------------------------------------------------------------
 
@@ -93,6 +94,11 @@ class HoldBook:
     def on_release(self, listener: Callable[[], None]) -> None:
         """Called after any hold goes away (the gas pool wakes its waiters)."""
         self._listeners.append(listener)
+
+    def on_release_of(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """Called with the objects (badge, coin) a resolved transaction held: the
+        controller wakes the resources waiting for them."""
+        self._object_listeners.append(listener)
 
     # -- holds made by this process -------------------------------------------------------
 
@@ -167,6 +173,9 @@ class HoldBook:
         self._prune_resolved()
         for listener in self._listeners:
             listener()
+        if intent is not None:
+            for object_listener in self._object_listeners:
+                object_listener(intent.objects)
 
     def expiry_evidence(self, digest: str) -> tuple[int, float]:
         """One more lookup found the coin moved on and the digest unknown; returns how

@@ -11,7 +11,7 @@ through the same steps and differ only by the data in `KINDS`:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from atoma_operator.kube import ObjectKey
 from atoma_operator.reconcile import attestation, settlement
+from atoma_operator.reconcile.backoff import waiting_on
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.statuswrite import ConditionalStatusWriter, StatusStore
@@ -26,6 +27,7 @@ from atoma_operator.reconcile.units import Notice
 from atoma_operator.resources.attestation import AttestationSpec, AttestationStatus
 from atoma_operator.resources.common import StatusModel
 from atoma_operator.resources.stack_settlement import StackSettlementSpec, StackSettlementStatus
+from atoma_operator.resources.submission import TransactionProgress
 
 STARTING = Summary(False, True, False, "Submitting", "submitting transactions")
 
@@ -35,6 +37,8 @@ class PassOutcome:
     notices: list[Notice] = field(default_factory=list)
     retry_after: float | None = None  # seconds until the next pass is due; None: done
     writes: int = 0
+    waiting_on: frozenset[str] = frozenset()
+    """Badges (or the gas pool) units found busy: wake the resource when one is released."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class KindOps:
     """`reconcile_settlement` / `reconcile_attestation` (same keyword arguments)."""
     conclude: Callable[[Any, int], None]
     """Derives digests, conditions and observedGeneration from the pass result."""
+    entries: Callable[[Any], Iterable[TransactionProgress]]
+    """The status's units (stacks / attestations)."""
 
 
 KINDS: dict[str, KindOps] = {
@@ -55,12 +61,14 @@ KINDS: dict[str, KindOps] = {
         StackSettlementStatus,
         settlement.reconcile_settlement,
         settlement.conclude_pass,
+        lambda status: status.stacks,
     ),
     "Attestation": KindOps(
         AttestationSpec,
         AttestationStatus,
         attestation.reconcile_attestation,
         attestation.conclude_pass,
+        lambda status: status.attestations,
     ),
 }
 
@@ -132,7 +140,12 @@ async def run_pass(
     ops.conclude(result, generation)
     if result.status.to_k8s() != writer.base:
         await writer(result.status)
-    return PassOutcome(aggregate(result.notices), result.retry_after, writer.writes)
+    return PassOutcome(
+        aggregate(result.notices),
+        result.retry_after,
+        writer.writes,
+        waiting_on(ops.entries(result.status)),
+    )
 
 
 async def _stall(

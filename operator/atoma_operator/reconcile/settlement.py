@@ -20,7 +20,12 @@ from atoma_operator.atoma.ticket import (
     is_settled,
 )
 from atoma_operator.kube import ObjectKey
-from atoma_operator.reconcile.backoff import record_failure, record_terminal, wait_seconds
+from atoma_operator.reconcile.backoff import (
+    next_pass_in,
+    record_failure,
+    record_terminal,
+    wait_seconds,
+)
 from atoma_operator.reconcile.conditions import Summary, apply_summary
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.holds import UnitRef
@@ -297,7 +302,7 @@ async def reconcile_settlement(
     await gather_all(one(e) for e in status.stacks)
     status.tx_digests = tx_digests(status)
     now = ctx.clock()
-    waits = [max(wait_seconds(e, now), 0.5) for e in status.stacks if e.phase not in SUBMITTED]
+    waits = [next_pass_in(e, now) for e in status.stacks if e.phase not in SUBMITTED]
     return PassResult(status, notices, min(waits) if waits else None)
 
 

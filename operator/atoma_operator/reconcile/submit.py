@@ -87,6 +87,8 @@ class Busy:
 
     message: str
     reason: str  # CamelCase: GasCoinBusy, NoGasCoin, BadgeBusy, NotLeader
+    waits_for: frozenset[str] = frozenset()
+    """What to wake the unit on (a badge id, GAS_POOL); empty: retry with backoff."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,11 @@ from atoma_operator.resources.submission import (
 )
 from atoma_operator.sui.errors import RejectionKind
 from atoma_operator.sui.gas import GasCoinBusy, GasError, Release
+from atoma_operator.sui.txbuild import normalize_id
 from atoma_operator.sui.types import ExecutionStatus, MoveCall, ObjectRef, TxOutcome
+
+GAS_POOL = "gas-pool"
+"""What a unit waits for when no gas coin was free (any coin's release wakes it)."""
 
 
 class Verdict(StrEnum):
@@ -166,8 +170,10 @@ async def run_unit(
             return _conclude_step(step, intent, progress, kind=kind, label=label, ctx=ctx)
     if build_call is None:
         return UnitResult(Verdict.AGAIN)
-    if (holder := book.holder(badge_id)) is not None:  # checked again under the lock
-        return _conclude_step(_badge_busy(holder), None, progress, kind=kind, label=label, ctx=ctx)
+    if book.holder(badge_id) is not None:  # checked again under the lock
+        return _conclude_step(
+            _badge_busy(badge_id), None, progress, kind=kind, label=label, ctx=ctx
+        )
     budget = spec.gas_budget or ctx.settings.gas_budget
     try:
         async with (
@@ -176,9 +182,9 @@ async def run_unit(
             ctx.locks(("badge", badge_id)),
             ctx.submit_slots,
         ):
-            if (holder := book.holder(badge_id)) is not None:
+            if book.holder(badge_id) is not None:
                 return _conclude_step(
-                    _badge_busy(holder), None, progress, kind=kind, label=label, ctx=ctx
+                    _badge_busy(badge_id), None, progress, kind=kind, label=label, ctx=ctx
                 )
             call = build_call(await ctx.badge_ref(badge_id))
             progress.attempts += 1
@@ -220,14 +226,20 @@ async def run_unit(
                 raise step.error  # the pass re-reads the object
             return _conclude_step(step, signed, progress, kind=kind, label=label, ctx=ctx)
     except GasCoinBusy as exc:
-        step = Busy(str(exc), "GasCoinBusy")
+        step = Busy(str(exc), "GasCoinBusy", frozenset({GAS_POOL}))
     except GasError as exc:
         step = Busy(str(exc), "NoGasCoin")
     return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
 
 
-def _badge_busy(holder: str) -> Busy:
-    return Busy(f"node badge waits for transaction {holder} to resolve", "BadgeBusy")
+def _badge_busy(badge_id: str) -> Busy:
+    # No digest in the message: it would change the status (one more write) with every
+    # transaction the badge carries while this unit waits.
+    return Busy(
+        "waits for its node badge (one transaction per badge at a time)",
+        "BadgeBusy",
+        frozenset({normalize_id(badge_id)}),
+    )
 
 
 def _conclude_step(
@@ -298,6 +310,12 @@ def _interpret(
             message=step.reason,
             notices=[Notice("Warning", "Refused", f"{label}: {step.reason}")],
         )
+    if isinstance(step, Busy) and step.waits_for:
+        # Waiting its turn is not a failure: no backoff, no status write per try; the
+        # controller wakes the resource when the badge or a coin is released.
+        progress.reason, progress.last_error = step.reason, step.message
+        progress.waits_for = step.waits_for
+        return UnitResult(Verdict.RETRY, reason=step.reason, message=step.message)
     if isinstance(step, Busy):
         record_failure(progress, step.reason, step.message, now=now, base=base, cap=cap)
         return UnitResult(Verdict.RETRY, reason=step.reason, message=step.message)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, Strict, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from atoma_operator.atoma.hashing import ProofScheme
@@ -279,6 +279,18 @@ class PendingTransaction(StatusModel):
 
 class TransactionProgress(StatusModel):
     """Per-transaction bookkeeping shared by stack and attestation entries."""
+
+    _waits_for: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    """In memory only, for this pass: the node badge (or the gas pool) the unit found
+    busy. The controller wakes the resource when that is released; nothing is written."""
+
+    @property
+    def waits_for(self) -> frozenset[str]:
+        return self._waits_for
+
+    @waits_for.setter
+    def waits_for(self, value: frozenset[str]) -> None:
+        self._waits_for = value
 
     tx_digest: Digest | None = Field(
         default=None, description="The executed transaction (its effects are recorded)."

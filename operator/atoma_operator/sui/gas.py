@@ -184,6 +184,7 @@ class GasCoinManager:
         self._clock = clock
         self._coins: dict[str, _Coin] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        self._available: list[Callable[[], None]] = []
         self._refreshing: asyncio.Task[None] | None = None
         self._loaded = False
         self._last_refresh = float("-inf")
@@ -514,6 +515,11 @@ class GasCoinManager:
             if fut in self._waiters:
                 self._waiters.remove(fut)
 
+    def on_available(self, listener: Callable[[], None]) -> None:
+        """Called whenever a coin may have become usable (beside the in-process waiters:
+        resources that gave up waiting are woken through this)."""
+        self._available.append(listener)
+
     def _notify(self) -> None:
         """Wake every parked waiter (in arrival order); each re-checks its condition."""
         self._publish()
@@ -521,6 +527,8 @@ class GasCoinManager:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        for listener in self._available:
+            listener()
 
     # -- metrics -------------------------------------------------------------------------
 
