@@ -7,6 +7,8 @@ function; the work itself lives in the modules those functions call.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +48,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from atoma_operator import handlers  # noqa: F401  (registers the handlers)
 
     namespaces = args.namespace or settings.namespaces
+    if args.namespace:  # the start-up reads settings again: they must agree with kopf's
+        os.environ["ATOMA_NAMESPACES"] = json.dumps(args.namespace)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

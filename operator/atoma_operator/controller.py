@@ -206,6 +206,8 @@ class Controller:
             self._again(key, API_RETRY_SECONDS)
             return
         for notice in outcome.notices:
+            if notice.type == "Normal" and runtime.settings.events == "warnings":
+                continue
             await runtime.kube.post_event(
                 obj, type_=notice.type, reason=notice.reason, message=notice.message
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
@@ -153,6 +153,12 @@ class Settings(BaseSettings):
 
     # --- running ---------------------------------------------------------------------------
     concurrency: int = Field(default=8, ge=1, le=512, description="Max concurrent submissions.")
+    events: Literal["all", "warnings"] = Field(
+        default="all",
+        description="Which Kubernetes Events to post: all (also one Normal Event per "
+        "resource and outcome, e.g. Submitted), or warnings only (at scale: each Event is "
+        "an API write; status, metrics and logs still show every success).",
+    )
     reconcile_workers: int = Field(
         default=64,
         ge=1,

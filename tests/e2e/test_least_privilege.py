@@ -132,6 +132,8 @@ def _settle_as(
     # SettlementPolicy enforcement on: the chart's policy (for `watched`, with a spend
     # limit) is read, and its ledger written, with the chart's own token.
     monkeypatch.setenv("ATOMA_POLICY_ENFORCED", "true")
+    if "-n" in args:  # the operator's own watch serves ATOMA_NAMESPACES, as the chart sets
+        monkeypatch.setenv("ATOMA_NAMESPACES", f'["{args[args.index("-n") + 1]}"]')
     with KopfRunner(args, timeout=60) as runner:
         apply(cp, settlement("least-priv", watched, stacks))
 

@@ -81,6 +81,7 @@ def test_counters_move_during_a_settle_flow(
 ) -> None:
     metrics_port, health_port = _free_port(), _free_port()
     monkeypatch.setenv("ATOMA_METRICS_PORT", str(metrics_port))
+    monkeypatch.setenv("ATOMA_NAMESPACES", f'["{namespace}"]')  # with kopf's -n
     stacks = localnet.dev["stacks"][:3]
     assert len(stacks) == 3
     with KopfRunner(_operator_args(namespace, health_port), timeout=60):
