@@ -3,22 +3,28 @@
 # module proxy into a per-version cache, only when missing. No Docker or release
 # downloads exist on these machines; `go` and the module proxy are all this needs.
 #
-# Usage: hack/build-control-plane.sh [all|control-plane|etcd|apiserver|helm|paths]
+# Usage: hack/build-control-plane.sh [all|control-plane|etcd|apiserver|helm|promtool|paths]
 #   all            etcd + kube-apiserver + helm (default)
 #   control-plane  etcd + kube-apiserver
+#   promtool       Prometheus' promtool (optional: built when a test of the alert rules
+#                  needs it; ~1 minute warm, a few cold)
 #   paths          print name=path of every binary (built or not); builds nothing
-# Environment: K8S_VERSION, ETCD_VERSION, HELM_VERSION, ATOMA_CP_CACHE.
+# Environment: K8S_VERSION, ETCD_VERSION, HELM_VERSION, PROMETHEUS_VERSION, ATOMA_CP_CACHE.
 set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+# The Go module version of Prometheus v3.16.0 (Prometheus 3.x publishes modules as v0.3xx).
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 CACHE="${ATOMA_CP_CACHE:-$HOME/.cache/atoma-operator/control-plane}"
 bin_k8s="$CACHE/kube-apiserver-$K8S_VERSION/kube-apiserver"
 bin_etcd="$CACHE/etcd-$ETCD_VERSION/etcd"
 bin_helm="$CACHE/helm-$HELM_VERSION/helm"
+bin_promtool="$CACHE/promtool-$PROMETHEUS_VERSION/promtool"
 
 if [ "${1:-all}" = paths ]; then
-  printf 'etcd=%s\nkube-apiserver=%s\nhelm=%s\n' "$bin_etcd" "$bin_k8s" "$bin_helm"
+  printf 'etcd=%s\nkube-apiserver=%s\nhelm=%s\npromtool=%s\n' \
+    "$bin_etcd" "$bin_k8s" "$bin_helm" "$bin_promtool"
   exit 0
 fi
 
@@ -127,6 +133,23 @@ build_helm() {
   log "helm ready: $bin_helm"
 }
 
+build_promtool() {
+  if [ -x "$bin_promtool" ]; then log "promtool $PROMETHEUS_VERSION cached: $bin_promtool"; return; fi
+  log "building promtool $PROMETHEUS_VERSION"
+  local work gobin release="${PROMETHEUS_VERSION#v0.}"
+  new_workdir; work="$WORK"; gobin="$work/bin"
+  # v0.316.0 is Prometheus 3.16.0: the version promtool reports (`promtool --version`).
+  release="3.$((10#${release%%.*} - 300)).${release#*.}"
+  local ld="-X github.com/prometheus/common/version.Version=$release"
+  # Like helm: no replace directives, so `go install pkg@version` uses its own go.sum.
+  with_heartbeat "compiling promtool" \
+    env GOFLAGS= GOBIN="$gobin" go -C "$work" install -trimpath -ldflags "$ld" \
+      "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  mkdir -p "$(dirname "$bin_promtool")"
+  mv "$gobin/promtool" "$bin_promtool.tmp.$$" && mv "$bin_promtool.tmp.$$" "$bin_promtool"
+  log "promtool ready: $bin_promtool"
+}
+
 mkdir -p "$CACHE"
 # Serialise concurrent builds (CI step, pytest fixture, a developer's shell) on one cache.
 exec 9>"$CACHE/.build.lock"
@@ -136,8 +159,9 @@ case "${1:-all}" in
   etcd) build_etcd ;;
   apiserver|kube-apiserver) build_apiserver ;;
   helm) build_helm ;;
+  promtool) build_promtool ;;
   control-plane) build_etcd; build_apiserver ;;
   all) build_etcd; build_apiserver; build_helm ;;
-  *) echo "usage: $0 [all|control-plane|etcd|apiserver|helm|paths]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|control-plane|etcd|apiserver|helm|promtool|paths]" >&2; exit 2 ;;
 esac
 log "done"

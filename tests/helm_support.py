@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from atoma_dev.binaries import BinaryBuildError, ensure_binaries
@@ -42,6 +43,14 @@ def helm_binary() -> Path:
         return ensure_binaries(("helm",)).helm
     except BinaryBuildError as exc:
         raise HelmUnavailable(f"helm unavailable ({exc}); set {HELM_ENV}") from exc
+
+
+def require_helm() -> None:
+    """Skip the calling test when there is no helm (module fixtures call this)."""
+    try:
+        helm_binary()
+    except HelmUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @cache

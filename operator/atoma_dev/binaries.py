@@ -1,4 +1,4 @@
-"""Locates (and builds on demand) the etcd, kube-apiserver, helm and kubectl binaries.
+"""Locates (and builds on demand) the etcd, kube-apiserver, helm, promtool and kubectl binaries.
 
 hack/build-control-plane.sh is the single source of truth for versions and cache paths:
 this module asks it for the paths (``paths``) and calls it only when a binary is missing,
@@ -18,7 +18,7 @@ from typing import Final, Literal
 BUILD_SCRIPT_ENV: Final = "ATOMA_CP_BUILD_SCRIPT"
 _SCRIPT_RELPATH: Final = Path("hack") / "build-control-plane.sh"
 
-Component = Literal["etcd", "kube-apiserver", "helm"]
+Component = Literal["etcd", "kube-apiserver", "helm", "promtool"]
 CONTROL_PLANE: Final[tuple[Component, ...]] = ("etcd", "kube-apiserver")
 
 
@@ -33,11 +33,15 @@ class Binaries:
     etcd: Path
     kube_apiserver: Path
     helm: Path
+    promtool: Path
 
     def path(self, component: Component) -> Path:
-        return {"etcd": self.etcd, "kube-apiserver": self.kube_apiserver, "helm": self.helm}[
-            component
-        ]
+        return {
+            "etcd": self.etcd,
+            "kube-apiserver": self.kube_apiserver,
+            "helm": self.helm,
+            "promtool": self.promtool,
+        }[component]
 
 
 def build_script() -> Path:
@@ -78,6 +82,7 @@ def binary_paths() -> Binaries:
             etcd=Path(paths["etcd"]),
             kube_apiserver=Path(paths["kube-apiserver"]),
             helm=Path(paths["helm"]),
+            promtool=Path(paths["promtool"]),
         )
     except KeyError as missing:
         raise BinaryBuildError(f"{script} paths did not report {missing}") from None

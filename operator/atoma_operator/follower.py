@@ -9,7 +9,8 @@ dispute period re-check. Cost grows with chain events, not with the number of re
 
 Each tick has three independent steps, so one failing never stops the others: the epoch
 check (releases suspect gas coins, re-checks open resources), the event read, and the
-ticket reads. Without a saved cursor the follower starts at the current checkpoint (or
+ticket reads; a tick in which the node answered also re-lists the gas pool once a minute
+(its balance is a metric). Without a saved cursor the follower starts at the current checkpoint (or
 `follower_start_checkpoint`) and reads the tickets of every open resource once for what
 happened before. A cursor the node refuses (below its pruning floor, or invalid) restarts
 it the same way. A node that does not serve ListEvents (RPC indexes disabled, the
@@ -43,6 +44,10 @@ CURSOR_KEY = "eventCursor"
 FOLLOWED = {SettlementPhase.SETTLING, SettlementPhase.SETTLED}
 EVENTS_PROBE_SECONDS = 300.0
 """While degraded, how often to ask ListEvents again (a node may enable its indexes)."""
+GAS_LISTING_SECONDS = 60.0
+"""How often the gas pool is re-listed, so its balance metric is current without a
+submission (only in ticks whose epoch read succeeded: no extra calls while the node is
+down)."""
 
 
 class Follower:
@@ -65,6 +70,12 @@ class Follower:
         self._unrefreshed: set[int] = set()
         """Stacks whose events were read (the cursor moved past them) but whose tickets
         were not re-read yet: carried to the next tick until a refresh succeeds."""
+        metrics.report_follower_lag(self.lag)
+
+    def lag(self) -> float:
+        """Seconds since the follower last reached the tip (read by /metrics at scrape
+        time, so it grows while passes fail or hang)."""
+        return float(self._clock() - self._last_tip)
 
     @property
     def degraded(self) -> bool:
@@ -89,8 +100,6 @@ class Follower:
             except Exception:
                 log.exception("chain follower pass failed; retrying in %.1fs", delay)
                 delay = min(delay * 2, settings.retry_max_seconds)
-            finally:
-                self._report_lag()
             # A poll interval, not synchronisation: the chain offers no push to wait on here.
             await asyncio.sleep(delay)
 
@@ -133,9 +142,14 @@ class Follower:
             except ChainError as exc:
                 metrics.FOLLOWER_FAILURES.labels("tickets").inc()
                 failures.append(exc)
+        if epoch is not None and not failures:  # the node answers: keep the pool current
+            try:
+                await self._rt.ctx.gas.refresh_if_older(GAS_LISTING_SECONDS)
+            except ChainError as exc:
+                metrics.FOLLOWER_FAILURES.labels("gas").inc()
+                failures.append(exc)
         await self._claimed.flush()
         await self._save_cursor()
-        self._update_gauges()
         if failures:
             raise failures[0]
         if at_tip:
@@ -236,9 +250,6 @@ class Follower:
             state, type_="Warning", reason="EventCursorReset", message=message
         )
 
-    def _report_lag(self) -> None:
-        metrics.FOLLOWER_LAG.set(self._clock() - self._last_tip)
-
     async def refresh_stack(self, sid: int, epoch: int) -> None:
         """Re-derive every followed entry of stack `sid` from its ticket."""
         try:
@@ -316,8 +327,3 @@ class Follower:
             s.operator_namespace, s.state_configmap, {CURSOR_KEY: self._cursor or ""}
         )
         self._saved_cursor = self._cursor
-
-    def _update_gauges(self) -> None:
-        for kind, counts in self._rt.registry.condition_counts().items():
-            for condition, count in counts.items():
-                metrics.RESOURCES_BY_CONDITION.labels(kind, condition).set(count)

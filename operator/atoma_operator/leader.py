@@ -25,6 +25,8 @@ from typing import Any
 from kubernetes.client import ApiClient, CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
 
+from atoma_operator import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +82,7 @@ class LeaderElector:
         self._monotonic = monotonic
         self._observed: tuple[Any, float] | None = None  # (record, local time first seen)
         self.is_leader = False
+        metrics.report_leadership(lambda: self.is_leader)
 
     async def acquire(self) -> None:
         """Return once this process holds the Lease (waits as a standby until then)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from atoma_operator import statedb
+from atoma_operator import metrics, statedb
 from atoma_operator.kube import Kube, NotFound
 from atoma_operator.policy import PolicyGate, defaults_from
 from atoma_operator.reconcile.context import KeyedLocks, ReconcileContext
@@ -99,6 +99,8 @@ class Runtime:
         registry = StackRegistry(
             holds, retain_finished=settings.ttl_seconds_after_finished is not None
         )
+        # /metrics reads resource counts and the gas pool from here on every scrape
+        metrics.track(conditions=registry.condition_counts, gas=gas.stats)
         return cls(settings, gateway, kube, ctx, registry, state_db)
 
     async def close(self) -> None:

@@ -19,12 +19,13 @@ import pytest_asyncio
 from atoma_operator import metrics
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.hashing import ProofScheme, blake2b256, settlement_commitment
-from atoma_operator.follower import CURSOR_KEY, Follower
+from atoma_operator.follower import CURSOR_KEY, GAS_LISTING_SECONDS, Follower
 from atoma_operator.kube import ObjectKey
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.registry import StackRegistry
 from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
+from atoma_operator.sui.gas import GasCoinManager
 from atoma_operator.sui.gateway import SuiGateway
 from atoma_operator.sui.keys import parse_signer
 from localnet_plugin import SuiAccount, make_account
@@ -61,6 +62,7 @@ class FakeKube:
 @dataclass
 class Ctx:
     tickets: TicketReader
+    gas: GasCoinManager
     epoch_changes: int = 0
 
     def epoch_changed(self) -> None:
@@ -137,7 +139,8 @@ async def harness() -> AsyncIterator[Harness]:
         gateway = SuiGateway(node.grpc_url, parse_signer(account.keypair.to_bech32()))
         settings = Settings(package_id=node.call_package_id, atoma_db_id=node.atoma_db_id)
         tickets = TicketReader(gateway, package_id=node.call_package_id, db_id=node.atoma_db_id)
-        rt = Rt(settings, gateway, FakeKube(), Ctx(tickets), StackRegistry())
+        gas = GasCoinManager(gateway)
+        rt = Rt(settings, gateway, FakeKube(), Ctx(tickets, gas), StackRegistry())
         try:
             yield Harness(node, rt, account)
         finally:
@@ -147,6 +150,11 @@ async def harness() -> AsyncIterator[Harness]:
 def _value(metric: Any, *labels: str) -> float:
     target = metric.labels(*labels) if labels else metric
     return float(target._value.get())
+
+
+def _sample(name: str, **labels: str) -> float | None:
+    """What a scrape of /metrics would show now."""
+    return metrics.REGISTRY.get_sample_value(name, labels)
 
 
 async def test_first_start_begins_at_the_tip_and_sweeps_open_resources(harness: Harness) -> None:
@@ -271,8 +279,7 @@ async def test_lag_grows_while_ticks_fail(
     now = [1000.0]
     follower = Follower(cast(Any, harness.rt), clock=lambda: now[0])
     assert await follower.tick()
-    follower._report_lag()
-    assert _value(metrics.FOLLOWER_LAG) == 0
+    assert _sample("atoma_operator_follower_lag_seconds") == 0
 
     async def down() -> Any:
         raise ChainUnavailable("GetEpoch: node unreachable")
@@ -281,8 +288,43 @@ async def test_lag_grows_while_ticks_fail(
     now[0] += 30
     with pytest.raises(ChainUnavailable):
         await follower.tick()
-    follower._report_lag()
-    assert _value(metrics.FOLLOWER_LAG) == 30
+    assert _sample("atoma_operator_follower_lag_seconds") == 30
+    now[0] += 5  # read at scrape time: grows while a pass hangs, not only after it failed
+    assert _sample("atoma_operator_follower_lag_seconds") == 35
+
+
+async def test_the_follower_keeps_the_gas_pool_listed_for_its_metrics(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    gas = GasCoinManager(harness.rt.gateway, clock=lambda: now[0])
+    monkeypatch.setattr(harness.rt.ctx, "gas", gas)
+    metrics.track(conditions=harness.rt.registry.condition_counts, gas=gas.stats)
+    assert _sample("atoma_operator_gas_pool_balance_mist") is None  # never listed: no guess
+    follower = Follower(cast(Any, harness.rt), clock=lambda: now[0])
+    assert await follower.tick()
+    listed = await harness.rt.gateway.list_gas_coins()
+    assert _sample("atoma_operator_gas_pool_balance_mist") == sum(c.balance for c in listed)
+    assert _sample("atoma_operator_gas_pool_usable_coins") == len(listed) > 0
+    listings = gas.stats().refreshes_total
+    assert await follower.tick()  # within the minute: no new listing
+    assert gas.stats().refreshes_total == listings
+
+    async def down() -> Any:
+        raise ChainUnavailable("GetEpoch: node unreachable")
+
+    monkeypatch.setattr(harness.rt.gateway, "current_epoch", down)
+    now[0] += GAS_LISTING_SECONDS + 1
+    failures = _value(metrics.FOLLOWER_FAILURES, "gas")
+    with pytest.raises(ChainUnavailable):
+        await follower.tick()
+    assert gas.stats().refreshes_total == listings  # the node is down: no extra call
+    assert _value(metrics.FOLLOWER_FAILURES, "gas") == failures
+    assert _sample("atoma_operator_gas_pool_balance_mist") == sum(c.balance for c in listed)
+    monkeypatch.undo()
+    monkeypatch.setattr(harness.rt.ctx, "gas", gas)
+    assert await follower.tick()
+    assert gas.stats().refreshes_total == listings + 1
 
 
 async def test_events_read_while_the_epoch_read_fails_are_not_lost(

@@ -31,6 +31,7 @@ def test_binary_paths_come_from_the_build_script_and_are_versioned() -> None:
     assert paths.etcd.parent.name.startswith("etcd-v3.")
     assert paths.kube_apiserver.parent.name.startswith("kube-apiserver-v1.")
     assert paths.helm.parent.name.startswith("helm-v3.")
+    assert paths.promtool.parent.name.startswith("promtool-v0.3")  # Prometheus 3.x modules
 
 
 def test_a_wrong_script_override_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

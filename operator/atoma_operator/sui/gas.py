@@ -152,6 +152,8 @@ class GasStats:
     suspect: int
     pool_size: int
     pool_balance: int
+    usable: int  # pooled coins not withheld as suspect
+    loaded: bool  # the pool was listed at least once (before that the numbers mean nothing)
     leases_total: int
     waits_total: int
     refreshes_total: int
@@ -328,6 +330,15 @@ class GasCoinManager:
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.get_running_loop().create_task(self._do_refresh())
         await asyncio.shield(self._refreshing)
+
+    async def refresh_if_older(self, seconds: float) -> bool:
+        """Reload the pool when its last listing is older than `seconds` (the follower
+        calls this, so the balance metric stays current without a submission); True
+        when it listed."""
+        if self._clock() - self._last_refresh < seconds:
+            return False
+        await self.refresh()
+        return True
 
     async def _do_refresh(self) -> None:
         coins = await self._source.list_gas_coins(self._owner)
@@ -540,6 +551,8 @@ class GasCoinManager:
             suspect=sum(1 for c in self._coins.values() if c.state is _State.SUSPECT),
             pool_size=len(pooled),
             pool_balance=sum(c.balance or 0 for c in pooled),
+            usable=sum(1 for c in pooled if c.state is not _State.SUSPECT),
+            loaded=self._refreshes_total > 0,
             leases_total=self._leases_total,
             waits_total=self._waits_total,
             refreshes_total=self._refreshes_total,

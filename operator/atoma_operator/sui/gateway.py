@@ -485,6 +485,7 @@ class SuiGateway:
             async for frame in result.result_data:
                 yield frame
         except grpclib.exceptions.GRPCError as exc:
+            _count_error(what, exc.status.name)
             raise _RpcFailure(exc.status, exc.message or "") from None
         except _TRANSPORT_ERRORS as exc:
             _unavailable(what, exc)
@@ -493,7 +494,13 @@ class SuiGateway:
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _count_error(what: str, code: str) -> None:
+    metrics.CHAIN_RPC_ERRORS.labels(what, code).inc()
+
+
 def _unavailable(what: str, exc: BaseException) -> NoReturn:
+    # as gRPC itself reports them: no connection is UNAVAILABLE, our timeout DEADLINE_EXCEEDED
+    _count_error(what, "DEADLINE_EXCEEDED" if isinstance(exc, TimeoutError) else "UNAVAILABLE")
     reason = str(exc) or type(exc).__name__
     raise ChainUnavailable(f"{what}: node unreachable: {reason}") from None
 
@@ -501,8 +508,10 @@ def _unavailable(what: str, exc: BaseException) -> NoReturn:
 def _raise_failure(what: str, result_string: object) -> NoReturn:
     """pysui hands a failed call back as SuiRpcResult(False, exception args)."""
     if isinstance(result_string, tuple) and result_string and isinstance(result_string[0], Status):
+        _count_error(what, result_string[0].name)
         message = result_string[1] if len(result_string) > 1 else ""
         raise _RpcFailure(result_string[0], str(message or ""))
+    _count_error(what, "UNKNOWN")  # no gRPC status: pysui failed before or after the call
     if isinstance(result_string, tuple | list):
         text = " ".join(str(part) for part in result_string)
     else:
