@@ -76,7 +76,8 @@ class OperatorProcess:
 
     `env` is added to this process's environment (settings are ATOMA_* variables and
     KUBECONFIG, as in a pod). `metrics_port` must be free; the process is considered
-    started once it serves /metrics (the runtime is built before the port opens).
+    started once it leads: /metrics shows atoma_operator_leader 1 (the runtime is built
+    before the port opens; a standby may serve /metrics with 0).
     """
 
     def __init__(
@@ -119,10 +120,10 @@ class OperatorProcess:
             code = None if self.proc is None else self.proc.returncode
             raise RuntimeError(f"operator exited ({code}); log: {self.log_file}")
         try:
-            self.metrics_text(timeout=1)
+            text = self.metrics_text(timeout=1)
         except (OSError, urllib.error.URLError):
             return None
-        return True
+        return parse_samples(text).get("atoma_operator_leader") == 1 or None
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no final writes — what a node failure looks like."""

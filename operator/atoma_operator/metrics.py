@@ -200,6 +200,7 @@ class _StateCollector(Collector):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conditions: ConditionCounts | None = None
         self._gas: GasReader | None = None
+        self._last: dict[Callable[[], Any], Any] = {}  # per source: its last answer
 
     def bind(
         self,
@@ -208,9 +209,11 @@ class _StateCollector(Collector):
         gas: GasReader | None,
     ) -> None:
         self._loop, self._conditions, self._gas = loop, conditions, gas
+        self._last = {}
 
     def _read(self, fn: Callable[[], Any]) -> Any:
-        """fn() on the bound loop; None when the loop is gone or does not answer in time."""
+        """fn() on the bound loop; None once that loop has stopped (its operator is gone);
+        the last answer when the loop is too busy to answer in time."""
         loop = self._loop
         if loop is None:
             return fn()  # bound outside any loop (tests)
@@ -231,15 +234,18 @@ class _StateCollector(Collector):
 
         try:
             loop.call_soon_threadsafe(run)
-            return done.result(timeout=SCRAPE_READ_TIMEOUT_SECONDS)
+            value = done.result(timeout=SCRAPE_READ_TIMEOUT_SECONDS)
         except RuntimeError:  # the loop was closed meanwhile
             return None
         except concurrent.futures.TimeoutError:
             log.warning(
-                "metrics: the event loop did not answer within %.0fs",
+                "metrics: the event loop did not answer within %.0fs; reporting its last "
+                "known state",
                 SCRAPE_READ_TIMEOUT_SECONDS,
             )
-            return None
+            return self._last.get(fn)
+        self._last[fn] = value
+        return value
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return [_resources_family(), _gas_balance_family(), _gas_usable_family()]

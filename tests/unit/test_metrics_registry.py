@@ -138,6 +138,26 @@ def test_a_stopped_operator_reports_no_stale_state(
     assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 0
 
 
+def test_a_busy_loop_reports_its_last_known_counts(
+    operator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = StackRegistry()
+    registry.observe(
+        "Attestation",
+        "ADDED",
+        {"metadata": {"namespace": "n", "name": "y"}, "spec": {"stackSmallIds": [3]}},
+    )
+    _on(operator_loop, lambda: metrics.track(conditions=registry.condition_counts, gas=None))
+    assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
+    monkeypatch.setattr(metrics, "SCRAPE_READ_TIMEOUT_SECONDS", 0.05)
+    release = threading.Event()
+    operator_loop.call_soon_threadsafe(release.wait, 5)  # a pass hogging the loop
+    try:
+        assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
+    finally:
+        release.set()
+
+
 class _Coins:
     sender = "0x" + "1" * 64
 
