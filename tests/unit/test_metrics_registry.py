@@ -42,26 +42,49 @@ def _get(name: str, **labels: str) -> float | None:
     return _scrape().get((name, frozenset(labels.items())))
 
 
-@pytest.fixture
-def operator_loop() -> Iterator[asyncio.AbstractEventLoop]:
+class OperatorLoop:
     """An event loop in a thread of its own, like the operator's next to the HTTP server."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Any) -> Any:
+        """fn() on the loop, as the operator's own code would run it."""
+
+        async def call() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=5)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+
+    def tracking_one_reconciling_attestation(self) -> StackRegistry:
+        """A registry knowing one (status-less, so Reconciling) Attestation, tracked."""
+        registry = StackRegistry()
+        registry.observe(
+            "Attestation",
+            "ADDED",
+            {"metadata": {"namespace": "n", "name": "x"}, "spec": {"stackSmallIds": [2]}},
+        )
+        self.run(lambda: metrics.track(conditions=registry.condition_counts, gas=None))
+        assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
+        return registry
+
+
+@pytest.fixture
+def operator_loop() -> Iterator[OperatorLoop]:
+    running = OperatorLoop()
     try:
-        yield loop
+        yield running
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+        running.stop()
+        running.loop.close()
         metrics.track(conditions=None, gas=None)
-
-
-def _on(loop: asyncio.AbstractEventLoop, fn: Any) -> Any:
-    async def run() -> Any:
-        return fn()
-
-    return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=5)
 
 
 def test_counters_have_their_zero_samples_before_any_event() -> None:
@@ -96,10 +119,10 @@ def test_build_info_and_the_standard_collectors() -> None:
 
 
 def test_resources_are_counted_at_scrape_time_on_the_operators_loop(
-    operator_loop: asyncio.AbstractEventLoop,
+    operator_loop: OperatorLoop,
 ) -> None:
     registry = StackRegistry()
-    _on(operator_loop, lambda: metrics.track(conditions=registry.condition_counts, gas=None))
+    operator_loop.run(lambda: metrics.track(conditions=registry.condition_counts, gas=None))
     for condition in metrics.CONDITIONS:  # zeros while nothing is known
         assert _get("atoma_operator_resources", kind="Attestation", condition=condition) == 0
 
@@ -111,47 +134,27 @@ def test_resources_are_counted_at_scrape_time_on_the_operators_loop(
         }
 
     reconciling = [{"type": "Reconciling", "status": "True"}, {"type": "Ready", "status": "False"}]
-    _on(operator_loop, lambda: registry.observe("StackSettlement", "ADDED", body("a", reconciling)))
+    operator_loop.run(lambda: registry.observe("StackSettlement", "ADDED", body("a", reconciling)))
     assert _get("atoma_operator_resources", kind="StackSettlement", condition="Reconciling") == 1
     stalled = [{"type": "Stalled", "status": "True"}, {"type": "Ready", "status": "False"}]
-    _on(operator_loop, lambda: registry.observe("StackSettlement", "MODIFIED", body("a", stalled)))
+    operator_loop.run(lambda: registry.observe("StackSettlement", "MODIFIED", body("a", stalled)))
     assert _get("atoma_operator_resources", kind="StackSettlement", condition="Reconciling") == 0
     assert _get("atoma_operator_resources", kind="StackSettlement", condition="Stalled") == 1
 
 
-def test_a_stopped_operator_reports_no_stale_state(
-    operator_loop: asyncio.AbstractEventLoop,
-) -> None:
-    registry = StackRegistry()
-    registry.observe(
-        "Attestation",
-        "ADDED",
-        {"metadata": {"namespace": "n", "name": "x"}, "spec": {"stackSmallIds": [2]}},
-    )
-    _on(operator_loop, lambda: metrics.track(conditions=registry.condition_counts, gas=None))
-    assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
-    operator_loop.call_soon_threadsafe(operator_loop.stop)
-    for _ in range(100):
-        if not operator_loop.is_running():
-            break
-        threading.Event().wait(0.01)  # the loop thread stops on its own schedule
+def test_a_stopped_operator_reports_no_stale_state(operator_loop: OperatorLoop) -> None:
+    operator_loop.tracking_one_reconciling_attestation()
+    operator_loop.stop()
     assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 0
 
 
 def test_a_busy_loop_reports_its_last_known_counts(
-    operator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+    operator_loop: OperatorLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = StackRegistry()
-    registry.observe(
-        "Attestation",
-        "ADDED",
-        {"metadata": {"namespace": "n", "name": "y"}, "spec": {"stackSmallIds": [3]}},
-    )
-    _on(operator_loop, lambda: metrics.track(conditions=registry.condition_counts, gas=None))
-    assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
+    operator_loop.tracking_one_reconciling_attestation()
     monkeypatch.setattr(metrics, "SCRAPE_READ_TIMEOUT_SECONDS", 0.05)
     release = threading.Event()
-    operator_loop.call_soon_threadsafe(release.wait, 5)  # a pass hogging the loop
+    operator_loop.loop.call_soon_threadsafe(release.wait, 5)  # a pass hogging the loop
     try:
         assert _get("atoma_operator_resources", kind="Attestation", condition="Reconciling") == 1
     finally:
@@ -174,12 +177,12 @@ class _Coins:
 
 
 def test_gas_pool_is_absent_until_listed_then_current(
-    operator_loop: asyncio.AbstractEventLoop,
+    operator_loop: OperatorLoop,
 ) -> None:
     gas = GasCoinManager(_Coins([3_000, 5_000]))
-    _on(operator_loop, lambda: metrics.track(conditions=None, gas=gas.stats))
+    operator_loop.run(lambda: metrics.track(conditions=None, gas=gas.stats))
     assert _get("atoma_operator_gas_pool_balance_mist") is None  # unknown, not 0
-    asyncio.run_coroutine_threadsafe(gas.refresh(), operator_loop).result(timeout=5)
+    asyncio.run_coroutine_threadsafe(gas.refresh(), operator_loop.loop).result(timeout=5)
     assert _get("atoma_operator_gas_pool_balance_mist") == 8_000
     assert _get("atoma_operator_gas_pool_usable_coins") == 2
 
