@@ -60,6 +60,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     except ConfigurationError as exc:
         raise kopf.PermanentError(str(exc)) from None
     memo.runtime = runtime
+    # Before the leader wait: a standby serves /metrics too (atoma_operator_leader 0).
+    memo.stop_metrics = metrics.serve(config.metrics_port)
     if config.leader_election:
         elector = LeaderElector(
             runtime.kube.api_client,
@@ -70,7 +72,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await elector.acquire()  # a standby waits here; nothing is watched meanwhile
         runtime.ctx.may_submit = lambda: elector.is_leader
         memo.leader_task = asyncio.create_task(elector.keep(), name="atoma-leader-lease")
-    memo.stop_metrics = metrics.serve(config.metrics_port)
     controller = Controller(
         runtime,
         config.namespaces if not settings.peering.clusterwide else None,
