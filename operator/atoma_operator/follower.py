@@ -220,7 +220,12 @@ class Follower:
                 )
                 continue
             self._claimed.observe(parsed)
-            if parsed is not None and rt.registry.resources_for(parsed.stack_small_id):
+            if (
+                parsed is not None
+                and rt.registry.resources_for(parsed.stack_small_id)
+                # our own transaction, whose effects the pass already applied to status
+                and not rt.ctx.holds.resolved_here(event.tx_digest)
+            ):
                 stacks.add(parsed.stack_small_id)
         if page.next_cursor is not None:
             self._cursor = page.next_cursor

@@ -21,6 +21,7 @@ from atoma_operator.atoma import calls
 from atoma_operator.atoma.hashing import ProofScheme, blake2b256, settlement_commitment
 from atoma_operator.follower import CURSOR_KEY, GAS_LISTING_SECONDS, Follower
 from atoma_operator.kube import ObjectKey
+from atoma_operator.reconcile.holds import HoldBook
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.registry import StackRegistry
 from atoma_operator.settings import Settings
@@ -64,6 +65,7 @@ class Ctx:
     tickets: TicketReader
     gas: GasCoinManager
     epoch_changes: int = 0
+    holds: HoldBook = field(default_factory=HoldBook)
 
     def epoch_changed(self) -> None:
         self.epoch_changes += 1
@@ -83,6 +85,7 @@ class Harness:
     node: LocalSui
     rt: Rt
     account: SuiAccount
+    last_digest: str = ""
 
     def follower(self) -> Follower:
         return Follower(cast(Any, self.rt))
@@ -112,6 +115,7 @@ class Harness:
         coin = (await gw.list_gas_coins())[0].ref
         tx = await gw.build_and_sign(call, gas_coin=coin, gas_price=1000, gas_budget=10**8)
         assert (await gw.execute(tx)).succeeded
+        self.last_digest = tx.digest
         return stack
 
     def settling_resource(self, name: str, stack: int) -> ObjectKey:
@@ -356,3 +360,22 @@ async def test_a_node_that_keeps_refusing_does_not_spin(harness: Harness) -> Non
     harness.node.faults.pruning_floor = 10**6  # above the tip: every start is refused
     assert not await follower.tick()  # first refusal: restart at once
     assert await follower.tick()  # refused again: wait for the poll interval
+
+
+async def test_events_of_our_own_applied_transactions_cost_no_refresh(harness: Harness) -> None:
+    """The pass already wrote what its own transaction's effects say: the follower skips
+    the event (two ticket reads, a GET and maybe a write less per settled stack)."""
+    follower = harness.follower()
+    assert await follower.tick()
+    follower._epoch = await harness.rt.gateway.current_epoch()  # no epoch change: no sweep
+    stack = await harness.settle()
+    key = harness.settling_resource("own", stack)
+    entry = harness.rt.kube.objects[key]["status"]["stacks"][0]
+    entry.pop("disputeSettledAtEpoch", None)
+    harness.rt.ctx.holds.release(harness.last_digest)  # resolved by a pass of this process
+    assert await follower.tick()
+    assert "disputeSettledAtEpoch" not in entry
+    other = await harness.settle()  # not ours: refreshed as before
+    okey = harness.settling_resource("other", other)
+    assert await follower.tick()
+    assert harness.rt.kube.objects[okey]["status"]["stacks"][0]["disputeSettledAtEpoch"] >= 0

@@ -19,6 +19,7 @@ from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.gas import GasCoinManager
+from atoma_operator.sui.txbuild import normalize_id
 from atoma_operator.sui.types import ChainGateway, ObjectRef, SharedObjectArg
 
 if TYPE_CHECKING:
@@ -106,13 +107,29 @@ class ReconcileContext:
         assert self.settings.package_id is not None
         return self.settings.package_id
 
+    _badge_refs: dict[str, ObjectRef] = field(default_factory=dict)
+
     async def badge_ref(self, object_id: str) -> ObjectRef:
         """The badge's current reference: every transaction bumps its version (it is an
-        owned input), so it is read right before building, under the badge's lock."""
+        owned input). Taken from our own last transaction's effects when we know them
+        (one chain read less inside the badge's turn), else read under the badge's lock."""
+        oid = normalize_id(object_id)
+        cached = self._badge_refs.get(oid)
+        if cached is not None:
+            return cached
         ref = await self.gateway.get_object_ref(object_id)
         if ref is None:
             raise ChainUnavailable(f"node badge {object_id} not found on chain")
         return ref
+
+    def badge_moved(self, object_id: str, ref: ObjectRef | None) -> None:
+        """Our transaction on the badge executed (`ref`: its next version), or its fate
+        is not known (None: read the badge again before the next build)."""
+        oid = normalize_id(object_id)
+        if ref is None:
+            self._badge_refs.pop(oid, None)
+        else:
+            self._badge_refs[oid] = ref
 
     _reference_price: int | None = None
 

@@ -177,6 +177,10 @@ class HoldBook:
             for object_listener in self._object_listeners:
                 object_listener(intent.objects)
 
+    def resolved_here(self, digest: str) -> bool:
+        """This process learned the transaction's outcome (and its pass applied it)."""
+        return digest in self._resolved
+
     def expiry_evidence(self, digest: str) -> tuple[int, float]:
         """One more lookup found the coin moved on and the digest unknown; returns how
         many such lookups in a row and over how many seconds (lagging nodes behind a load

@@ -167,6 +167,7 @@ async def run_unit(
                 confirm_expiry=ctx.confirm_expiry,
                 coin_at_recorded=book.found_again,
             )
+            _note_badge(ctx, badge_id, step)
             return _conclude_step(step, intent, progress, kind=kind, label=label, ctx=ctx)
     if build_call is None:
         return UnitResult(Verdict.AGAIN)
@@ -207,6 +208,7 @@ async def run_unit(
                 clock=ctx.clock,
                 may_submit=ctx.may_submit,
             )
+            _note_badge(ctx, badge_id, step)
             if isinstance(step, Executed | Unknown):
                 metrics.TX_SUBMITTED.labels(kind).inc()
             if (
@@ -230,6 +232,12 @@ async def run_unit(
     except GasError as exc:
         step = Busy(str(exc), "NoGasCoin")
     return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+
+
+def _note_badge(ctx: ReconcileContext, badge_id: str, step: StepResult) -> None:
+    """Remember the badge's next version from our own effects; forget it otherwise."""
+    after = step.outcome.ref_after(normalize_id(badge_id)) if isinstance(step, Executed) else None
+    ctx.badge_moved(badge_id, after)
 
 
 def _badge_busy(badge_id: str) -> Busy:
@@ -313,8 +321,7 @@ def _interpret(
     if isinstance(step, Busy) and step.waits_for:
         # Waiting its turn is not a failure: no backoff, no status write per try; the
         # controller wakes the resource when the badge or a coin is released.
-        progress.reason, progress.last_error = step.reason, step.message
-        progress.waits_for = step.waits_for
+        progress.waits_for = step.waits_for  # status untouched: no write per turn waited
         return UnitResult(Verdict.RETRY, reason=step.reason, message=step.message)
     if isinstance(step, Busy):
         record_failure(progress, step.reason, step.message, now=now, base=base, cap=cap)

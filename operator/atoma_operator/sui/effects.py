@@ -40,6 +40,7 @@ def outcome_from_executed(
         gas_used_mist=_gas_used(effects.gas_used),
         gas_cost=_gas_cost(effects.gas_used),
         gas_coin_after=_gas_coin_after(effects, gas_coin_id),
+        changed_refs=tuple(r for c in effects.changed_objects if (r := _output_ref(c))),
         events=chain_events(events, tx_digest, checkpoint),
         checkpoint=checkpoint,
         epoch=int(effects.epoch) if effects.epoch is not None else None,

@@ -111,6 +111,8 @@ class TxOutcome:
     error: str | None = None
     gas_used_mist: int = 0  # computation + storage - rebate, what the sender paid
     gas_coin_after: ObjectRef | None = None
+    changed_refs: tuple[ObjectRef, ...] = field(default=())
+    """Output references of the changed objects (the badge's next version, for one)."""
     events: tuple[ChainEvent, ...] = field(default=())
     checkpoint: int | None = None
     epoch: int | None = None
@@ -119,6 +121,10 @@ class TxOutcome:
     @property
     def succeeded(self) -> bool:
         return self.status is ExecutionStatus.SUCCESS
+
+    def ref_after(self, object_id: str) -> ObjectRef | None:
+        """The object's reference after this transaction, if it changed it."""
+        return next((r for r in self.changed_refs if r.object_id == object_id), None)
 
 
 @dataclass(frozen=True)
