@@ -16,7 +16,17 @@ import pytest
 import yaml
 
 from atoma_operator.settings import LogLevel, Settings
-from helm_support import Manifest, find, only, render, require_helm, template
+from helm_support import (
+    CHART_DIR,
+    Manifest,
+    find,
+    only,
+    render,
+    require_helm,
+    run_helm,
+    template,
+    values_file,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +124,19 @@ def test_common_labels_are_on_every_object_and_pod_never_in_selectors(
     clash = render({"commonLabels": {"app.kubernetes.io/name": "other"}})
     deployment = only(clash, "Deployment")
     assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "atoma-operator"
+
+
+def test_pod_labels_and_common_labels_share_a_key() -> None:
+    values = {"commonLabels": {"team": "a", "tier": "x"}, "podLabels": {"team": "b", "pod": "p"}}
+    labels = only(render(values), "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert (labels["team"], labels["tier"], labels["pod"]) == ("a", "x", "p")
+
+
+def test_helm_lint_passes_with_every_override(tmp_path: Path) -> None:
+    result = run_helm(
+        "lint", "--strict", str(CHART_DIR), "--values", str(values_file(OVERRIDES, tmp_path))
+    )
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
 
 
 def test_deployment_annotations_are_on_the_deployments_not_the_pods(
