@@ -53,8 +53,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
-# 65532 = the conventional "nonroot" uid/gid (distroless); the chart's securityContext
-# uses the same numbers, and runAsNonRoot needs a numeric USER to verify it.
+# 65532 = the conventional "nonroot" uid/gid (distroless). Numeric, so the kubelet can
+# verify runAsNonRoot without a runAsUser: the chart sets none, and a platform that assigns
+# its own uid (OpenShift) overrides this one.
 USER 65532:65532
 WORKDIR /tmp
 # 8080: Prometheus /metrics; 8081: kopf liveness (/healthz).

@@ -25,6 +25,49 @@ HELM_ENV = "ATOMA_HELM"
 
 Manifest = dict[str, Any]
 
+SCHEMA_REFUSED = "values don't meet the specifications of the schema"
+
+USUAL_OVERRIDES: dict[str, Any] = {
+    "image": {"registry": "registry.example.com/atoma", "repository": "operator", "tag": "1.2.3"},
+    "commonLabels": {"team": "settlement", "cost-centre": "c42"},
+    "deploymentAnnotations": {"reloader.stakater.com/auto": "true"},
+    "podSecurityContext": {"fsGroup": 2000, "runAsUser": 1001},
+    "securityContext": {"runAsGroup": 3000},
+    "topologySpreadConstraints": [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "atoma-operator"}},
+        }
+    ],
+    "extraVolumes": [{"name": "extra-ca", "configMap": {"name": "corp-ca", "optional": True}}],
+    "extraVolumeMounts": [{"name": "extra-ca", "mountPath": "/etc/corp-ca", "readOnly": True}],
+    "extraArgs": ["--namespace=team-a"],
+    "extraEnv": [{"name": "TZ", "value": "UTC"}],
+    "extraEnvFrom": [
+        {"secretRef": {"name": "atoma-extra", "optional": True}},
+        {"configMapRef": {"name": "cm", "optional": True}},
+    ],
+    "serviceAccount": {"labels": {"azure.workload.identity/use": "true"}},
+    "logLevel": "debug",
+    "signingKey": {"existingSecret": "atoma-key"},
+    "metrics": {
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": "monitoring",
+            "labels": {"release": "kps"},
+            "relabelings": [{"action": "replace", "targetLabel": "cluster", "replacement": "c1"}],
+            "metricRelabelings": [
+                {"action": "drop", "sourceLabels": ["__name__"], "regex": "go_.*"}
+            ],
+        }
+    },
+    "networkPolicy": {"enabled": True},
+    "api": {"enabled": True},
+}
+"""The overrides users bring from cert-manager's and Flux's charts, each set once."""
+
 
 class HelmUnavailable(RuntimeError):
     """No helm binary: neither $ATOMA_HELM nor the build script's cache provides one."""
@@ -106,6 +149,14 @@ def template(
         if values:
             args += ["--values", str(values_file(values, Path(tmp)))]
         return run_helm(*args, *extra_args, check=check)
+
+
+def schema_refusal(values: Mapping[str, Any]) -> str:
+    """helm's stderr for ``values`` the schema refuses (fails if the render succeeds)."""
+    result = template(values, check=False)
+    assert result.returncode != 0, "the schema accepted the values"
+    assert SCHEMA_REFUSED in result.stderr, result.stderr
+    return result.stderr
 
 
 def render(

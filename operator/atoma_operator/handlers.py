@@ -43,7 +43,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Build the shared runtime, wait for leadership, then start the workers."""
     config = Settings()
-    configure_logging(config.log_format)
+    configure_logging(config.log_format, config.log_level)
     settings.posting.enabled = False  # Events come from the operator itself, one component
     settings.networking.request_timeout = 60
     if not settings.peering.clusterwide:

@@ -1,7 +1,9 @@
 """Logging setup: plain text by default, one JSON object per line as an option.
 
 JSON logs go through python-json-logger (a kopf dependency already), so log shippers
-get structured fields without regex parsing.
+get structured fields without regex parsing. The level (ATOMA_LOG_LEVEL) applies to the
+operator and kopf; libraries that log every request or frame stay at WARNING or above
+(at DEBUG the Kubernetes client would print whole response bodies, Secrets included).
 """
 
 from __future__ import annotations
@@ -10,10 +12,24 @@ import logging
 
 from pythonjsonlogger.json import JsonFormatter
 
-from atoma_operator.settings import LogFormat
+from atoma_operator.settings import LogFormat, LogLevel
+
+CHATTY_LIBRARIES = (
+    "kubernetes.client.rest",
+    "urllib3",
+    "grpclib",
+    "hpack",
+    "h2",
+    "asyncio",
+    "aiohttp.access",
+)
+"""Loggers kept at WARNING or above whatever the operator's level."""
 
 
-def configure_logging(fmt: LogFormat, level: int = logging.INFO) -> None:
+def configure_logging(fmt: LogFormat, level: LogLevel | int = LogLevel.INFO) -> None:
+    """Install the handler for ``fmt`` (JSON replaces any; text only when none exists) and
+    set the root logger's level; chatty libraries stay at WARNING or above."""
+    number = level.number if isinstance(level, LogLevel) else level
     root = logging.getLogger()
     if fmt is LogFormat.JSON:
         handler = logging.StreamHandler()
@@ -28,6 +44,6 @@ def configure_logging(fmt: LogFormat, level: int = logging.INFO) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
         root.handlers = [handler]
-    root.setLevel(level)
-    for noisy in ("kubernetes.client.rest", "urllib3", "grpclib", "hpack"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.setLevel(number)
+    for noisy in CHATTY_LIBRARIES:
+        logging.getLogger(noisy).setLevel(max(number, logging.WARNING))

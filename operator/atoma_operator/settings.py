@@ -11,13 +11,21 @@ with `SettingsInvalid`, which names fields and rules only.
 
 from __future__ import annotations
 
+import logging
 import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +47,20 @@ DEFAULT_GAS_BUDGET = 50_000_000
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """The operator's log level (ATOMA_LOG_LEVEL), written in any case."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+    @property
+    def number(self) -> int:
+        """The `logging` module's number for this level."""
+        return logging.getLevelNamesMapping()[self.value]
 
 
 class NodeBadge(BaseModel):
@@ -205,6 +227,11 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     log_format: LogFormat = LogFormat.TEXT
+    log_level: LogLevel = Field(
+        default=LogLevel.INFO,
+        description="DEBUG, INFO, WARNING or ERROR, in any case. Chatty libraries (the "
+        "Kubernetes client, urllib3, gRPC/HTTP2) stay at WARNING or above.",
+    )
 
     def __init__(self, **values: Any) -> None:
         # The replacement is raised outside the `except` block: nothing input-bearing is
@@ -224,6 +251,11 @@ class Settings(BaseSettings):
         except OSError as exc:
             error = SettingsInvalid(f"cannot read ATOMA_CONFIG_FILE: {exc.strerror}")
         raise error
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import re
 import secrets
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from atoma_dev.controlplane import ControlPlane
 from atoma_operator import metrics
@@ -24,6 +27,7 @@ from atoma_operator.settings import Settings
 from helm_support import (
     CHART_DIR,
     REPO_ROOT,
+    USUAL_OVERRIDES,
     HelmUnavailable,
     Manifest,
     find,
@@ -31,6 +35,7 @@ from helm_support import (
     only,
     render,
     run_helm,
+    schema_refusal,
     template,
     values_file,
 )
@@ -144,17 +149,19 @@ def test_deployment_runs_one_restricted_pod() -> None:
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 65532
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # No fixed uid, gid or fsGroup: the platform may pick them (OpenShift does); the image's
+    # numeric USER satisfies runAsNonRoot.
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     container = _container(manifests)
     sc = container["securityContext"]
-    assert sc["runAsNonRoot"] is True
-    assert sc["runAsUser"] == 65532
+    assert not {"runAsUser", "runAsGroup"} & set(sc)
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
+    assert sc["privileged"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["resources"]["requests"] and container["resources"]["limits"]
     tmp_mounts = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
     assert len(tmp_mounts) == 1
@@ -195,7 +202,7 @@ def test_settings_configmap_is_read_by_settings(
         "signingKey": {"existingSecret": "atoma-key", "derivationPath": "m/44'/784'/0'/0'/0'"},
     }
     manifests = render(values)
-    text = only(manifests, "ConfigMap", "atoma-atoma-operator-settings")["data"]["settings.yaml"]
+    text = only(manifests, "ConfigMap", "atoma-operator-settings")["data"]["settings.yaml"]
     loaded = yaml.safe_load(text)
     # Settings ignores unknown keys, so a misspelt key would silently fall back to a default.
     assert set(loaded) <= set(Settings.model_fields)
@@ -226,7 +233,7 @@ def test_settings_configmap_is_read_by_settings(
     assert env["ATOMA_CONFIG_FILE"].endswith("/settings.yaml")
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     # The RBAC grant follows the state ConfigMap's name.
-    state_role = only(manifests, "Role", "atoma-atoma-operator-state")
+    state_role = only(manifests, "Role", "atoma-operator-state")
     assert ("", "configmaps", "update", "my-state") in _rules(state_role)
 
 
@@ -243,7 +250,7 @@ def test_real_network_settings_render(tmp_path: Path, monkeypatch: pytest.Monkey
         "atoma": {"packageId": OID_A, "typeOriginPackageId": OID_B, "dbId": OID_C},
         "follower": {"startCheckpoint": 1234},
     }
-    data = only(render(values), "ConfigMap", "atoma-atoma-operator-settings")["data"]
+    data = only(render(values), "ConfigMap", "atoma-operator-settings")["data"]
     config = tmp_path / "settings.yaml"
     config.write_text(data["settings.yaml"], encoding="utf-8")
     for var in ("ATOMA_KEY_FILE", "ATOMA_SIGNING_KEY", "POD_NAMESPACE"):
@@ -349,14 +356,14 @@ def test_dev_key_is_only_in_its_secret() -> None:
 
 def test_cluster_scope_rbac_is_exactly_the_intended_verbs() -> None:
     manifests = render()
-    cluster_role = only(manifests, "ClusterRole", "atoma-atoma-operator")
+    cluster_role = only(manifests, "ClusterRole", "atoma-operator")
     assert _rules(cluster_role) == _watch_rules() | CRD_READ
-    assert _rules(only(manifests, "ClusterRole", "atoma-atoma-operator-policy")) == POLICY_RULES
+    assert _rules(only(manifests, "ClusterRole", "atoma-operator-policy")) == POLICY_RULES
     assert len(find(manifests, "ClusterRole")) == 2  # nothing on Secrets cluster-wide
-    binding = only(manifests, "ClusterRoleBinding", "atoma-atoma-operator")
+    binding = only(manifests, "ClusterRoleBinding", "atoma-operator")
     assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "atoma-atoma-operator", "namespace": "atoma-system"}
+        {"kind": "ServiceAccount", "name": "atoma-operator", "namespace": "atoma-system"}
     ]
     state_role = only(manifests, "Role")
     assert state_role["metadata"]["namespace"] == "atoma-system"
@@ -439,7 +446,7 @@ def test_notes_print_the_active_policy(control_plane: ControlPlane) -> None:
         "--set", "crds.install=false",  # CRDs other tests applied are not this release's
         kubeconfig=control_plane.kubeconfig,
     ).stdout  # fmt: skip
-    assert 'SettlementPolicy atoma-atoma-operator-team-x: namespaces ["team-x"]' in text
+    assert 'SettlementPolicy atoma-operator-team-x: namespaces ["team-x"]' in text
     assert "badges [4], maxGasBudget 50000000 MIST, maxGasPrice 5000 MIST" in text
     assert "spend limit 1000 MIST per 3600 s, no proofs from Secrets" in text
     assert "Proof Secrets readable in: none (rbac.readProofSecrets=false)" in text
@@ -564,10 +571,8 @@ def test_crds_render_from_the_chart_copy(keep: bool) -> None:
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_schema_refuses_bad_values(values: dict[str, Any], field: str) -> None:
-    result = template(values, check=False)
-    assert result.returncode != 0
-    assert "values don't meet the specifications of the schema" in result.stderr
-    assert field in result.stderr, result.stderr
+    stderr = schema_refusal(values)
+    assert field in stderr, stderr
 
 
 # -- the real apiserver ----------------------------------------------------------------------
@@ -580,6 +585,7 @@ def _installed(
     values: dict[str, Any],
     tmp_path: Path,
     release: str | None = None,
+    *helm_args: str,
 ) -> Iterator[str]:
     """`helm install` (no --wait: there is no kubelet) and uninstall afterwards.
 
@@ -594,6 +600,7 @@ def _installed(
         namespace,
         "--values",
         str(values_file(values, tmp_path)),
+        *helm_args,
         kubeconfig=control_plane.kubeconfig,
     )
     try:
@@ -604,24 +611,37 @@ def _installed(
         )
 
 
-def _adopt_existing_crds(control_plane: ControlPlane, release: str, namespace: str) -> None:
-    """Let Helm take over CRDs applied earlier by kubectl (the documented adoption path)."""
+HELM_OWNERSHIP = ("meta.helm.sh/release-name", "meta.helm.sh/release-namespace")
+
+
+def _crds_as_if_applied_by_kubectl(kube_api: client.ApiClient) -> list[str]:
+    """The CRDs exist and carry no Helm ownership metadata, as after `kubectl apply -f
+    crds/` (other tests' releases may have owned them: that is taken off)."""
+    ext = client.ApiextensionsV1Api(kube_api)
+    names = []
     for path in CRD_FILES:
-        name = yaml.safe_load(path.read_text())["metadata"]["name"]
-        exists = control_plane.kubectl("get", "crd", name, "--ignore-not-found", "-o", "name")
-        if not exists.stdout.strip():
+        body = yaml.safe_load(path.read_text())
+        name = body["metadata"]["name"]
+        names.append(name)
+        try:
+            live = ext.read_custom_resource_definition(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            ext.create_custom_resource_definition(body)
             continue
-        control_plane.kubectl(
-            "annotate",
-            "--overwrite",
-            "crd",
-            name,
-            f"meta.helm.sh/release-name={release}",
-            f"meta.helm.sh/release-namespace={namespace}",
-        )
-        control_plane.kubectl(
-            "label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm"
-        )
+        annotations = live.metadata.annotations or {}
+        labels = live.metadata.labels or {}
+        ops = [
+            {"op": "remove", "path": f"/metadata/annotations/{key.replace('/', '~1')}"}
+            for key in HELM_OWNERSHIP
+            if key in annotations
+        ]
+        if "app.kubernetes.io/managed-by" in labels:
+            ops.append({"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"})
+        if ops:
+            ext.patch_custom_resource_definition(name, ops)
+    return names
 
 
 @pytest.mark.skipif(not CRD_FILES, reason="crds/ is empty: run `atoma-operator crds`")
@@ -639,8 +659,8 @@ def test_install_creates_every_object(
         "podDisruptionBudget": {"enabled": True},
     }
     release = f"crd{secrets.token_hex(3)}"
-    _adopt_existing_crds(control_plane, release, namespace)
-    with _installed(control_plane, namespace, values, tmp_path, release):
+    # Other tests' releases may have left the (kept) CRDs annotated with their names.
+    with _installed(control_plane, namespace, values, tmp_path, release, "--take-ownership"):
         manifest = run_helm(
             "get", "manifest", release, "-n", namespace, kubeconfig=control_plane.kubeconfig
         ).stdout
@@ -666,6 +686,69 @@ def test_install_creates_every_object(
         "-l", f"app.kubernetes.io/instance={release}", "-o", "name",
     )  # fmt: skip
     assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.skipif(not CRD_FILES, reason="crds/ is empty: run `atoma-operator crds`")
+def test_install_adopts_crds_applied_before_and_the_overrides_pass_the_apiserver(
+    control_plane: ControlPlane, kube_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """CRDs applied earlier (kubectl apply -f crds/) are adopted by `helm install
+    --take-ownership`, no annotate loop; the usual overrides pass the apiserver's validation
+    of every object (Deployment, NetworkPolicy, ...)."""
+    names = _crds_as_if_applied_by_kubectl(kube_api)
+    ext = client.ApiextensionsV1Api(kube_api)
+    for name in names:
+        assert not set(HELM_OWNERSHIP) & set(
+            ext.read_custom_resource_definition(name).metadata.annotations or {}
+        )
+    values = copy.deepcopy(USUAL_OVERRIDES)
+    values["metrics"]["serviceMonitor"]["enabled"] = False  # no Prometheus Operator CRDs here
+    values["extraArgs"] = [f"--namespace={namespace}"]
+    values["stateDatabase"] = {"existingSecret": "atoma-state-db"}
+    values["networkPolicy"] = {
+        "enabled": True,
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}],
+        "apiServer": {"cidrs": ["10.0.0.1/32"]},
+        "egress": [{"to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}], "ports": [{"port": 4317}]}],
+    }
+    release = f"own{secrets.token_hex(3)}"
+    # Without the flag Helm refuses to touch objects it did not create.
+    refused = run_helm(
+        "install", release, str(CHART_DIR), "--namespace", namespace,
+        "--values", str(values_file(values, tmp_path)),
+        kubeconfig=control_plane.kubeconfig, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "invalid ownership metadata" in refused.stderr
+    with _installed(control_plane, namespace, values, tmp_path, release, "--take-ownership"):
+        for name in names:
+            crd = ext.read_custom_resource_definition(name)
+            annotations = crd.metadata.annotations
+            assert annotations["meta.helm.sh/release-name"] == release
+            assert annotations["meta.helm.sh/release-namespace"] == namespace
+            assert annotations["helm.sh/resource-policy"] == "keep"
+            assert crd.metadata.labels["app.kubernetes.io/managed-by"] == "Helm"
+            assert crd.metadata.labels["team"] == "settlement"
+        manifest = run_helm(
+            "get", "manifest", release, "-n", namespace, kubeconfig=control_plane.kubeconfig
+        ).stdout
+        objects = [d for d in yaml.safe_load_all(manifest) if d]
+        assert {"NetworkPolicy", "Deployment", "CustomResourceDefinition"} <= {
+            o["kind"] for o in objects
+        }
+        for obj in objects:  # every object is live, with commonLabels
+            ns_args = ["-n", obj["metadata"].get("namespace", namespace)]
+            got = control_plane.kubectl(
+                "get", obj["kind"], obj["metadata"]["name"], *ns_args, "-o", "json"
+            )
+            assert json.loads(got.stdout)["metadata"]["labels"]["team"] == "settlement"
+        deployment = json.loads(
+            control_plane.kubectl(
+                "get", "deployment", f"{release}-atoma-operator", "-n", namespace, "-o", "json"
+            ).stdout
+        )
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["fsGroup"] == 2000
+        assert pod["containers"][0]["image"] == "registry.example.com/atoma/operator:1.2.3"
 
 
 def _can_i(

@@ -3,7 +3,12 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-scoped name used for every object of this chart. */}}
+{{/*
+Release-scoped name used for every object of this chart. fullnameOverride wins; otherwise
+the release name alone when it already names the chart (it contains the chart name, or is
+a prefix of it: `helm install atoma` gives atoma-operator, not atoma-atoma-operator), else
+<release>-<chart name>.
+*/}}
 {{- define "atoma-operator.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -11,6 +16,8 @@
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else if hasPrefix .Release.Name $name }}
+{{- $name | trunc 63 | trimSuffix "-" }}
 {{- else }}
 {{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -26,13 +33,24 @@ app.kubernetes.io/name: {{ include "atoma-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The API Deployment's selector: its own, so the operator's selectors never match it. */}}
+{{- define "atoma-operator.apiSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-api" (include "atoma-operator.name" .) }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The chart's labels plus commonLabels (which cannot replace the chart's own). */}}
 {{- define "atoma-operator.labels" -}}
-helm.sh/chart: {{ include "atoma-operator.chart" . }}
-{{ include "atoma-operator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/component: operator
-app.kubernetes.io/part-of: atoma
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- $labels := dict
+  "helm.sh/chart" (include "atoma-operator.chart" .)
+  "app.kubernetes.io/name" (include "atoma-operator.name" .)
+  "app.kubernetes.io/instance" .Release.Name
+  "app.kubernetes.io/version" .Chart.AppVersion
+  "app.kubernetes.io/component" "operator"
+  "app.kubernetes.io/part-of" "atoma"
+  "app.kubernetes.io/managed-by" .Release.Service
+}}
+{{- toYaml (merge $labels (default (dict) .Values.commonLabels)) }}
 {{- end }}
 
 {{- define "atoma-operator.serviceAccountName" -}}
@@ -43,12 +61,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* [registry/]repository, then @digest (wins) or :tag (default: the appVersion). */}}
 {{- define "atoma-operator.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- with .Values.image.registry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}{{ end }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+{{- end }}
+
+{{/* The port of sui.rpcUrl: explicit, else 443 for https:// and 80 for http://. */}}
+{{- define "atoma-operator.suiPort" -}}
+{{- $u := urlParse .Values.sui.rpcUrl }}
+{{- $port := regexFind ":[0-9]+$" $u.host | trimPrefix ":" }}
+{{- if $port }}{{ $port }}{{ else if eq $u.scheme "http" }}80{{ else }}443{{ end }}
 {{- end }}
 
 {{/* Name of the Secret holding the signing key (existing, or the dev-only one). */}}
@@ -92,6 +120,7 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "metrics_port" (int64 $v.metrics.port)
   "health_port" (int64 $v.health.port)
   "log_format" $v.logFormat
+  "log_level" $v.logLevel
 }}
 {{- with $v.atoma.packageId }}{{ $_ := set $cfg "package_id" . }}{{ end }}
 {{- if and $v.retention.enabled (not (kindIs "invalid" $v.retention.ttlSecondsAfterFinished)) }}{{ $_ := set $cfg "ttl_seconds_after_finished" $v.retention.ttlSecondsAfterFinished }}{{ end }}

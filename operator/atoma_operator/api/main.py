@@ -7,6 +7,7 @@ from aiohttp import web
 from atoma_operator.api.kube_backend import KubeBackend
 from atoma_operator.api.server import ApiConfig, build_app
 from atoma_operator.kube import make_api_client
+from atoma_operator.logs import configure_logging
 from atoma_operator.settings import Settings
 
 
@@ -14,6 +15,7 @@ def serve(*, host: str, port: int, namespace: str | None, wait_seconds: float) -
     """Serve until interrupted. Badges and the operator namespace come from the
     operator's own settings (ATOMA_BADGES, POD_NAMESPACE), so both agree on them."""
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
     config = ApiConfig(
         namespace=namespace or settings.operator_namespace,
         operator_namespace=settings.operator_namespace,
