@@ -110,6 +110,8 @@ the Deployment sets ATOMA_KEY_FILE next to the volume that provides it.
   "gas_budget" (int64 $v.gas.budget)
   "gas_coins" (default (list) $v.gas.coins)
   "concurrency" (int64 $v.concurrency)
+  "reconcile_workers" (int64 $v.reconcileWorkers)
+  "events" $v.events
   "namespaces" (default (list) $v.watchNamespaces)
   "state_configmap" $v.stateConfigMap
   "leader_lease" $v.rbac.leaseName
