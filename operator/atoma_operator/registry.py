@@ -21,9 +21,10 @@ class StackRegistry:
     """Also hands every body to the hold book: intents recorded in status hold their
     badge and gas coin, and a deleted resource's unresolved intents become orphans.
 
-    Only open resources are kept per object, and final ones the follower still updates
-    (settled stacks not yet claimed). Any other final one costs nothing but a count for
-    the condition gauge (plus its finish time when a retention TTL applies to it).
+    Only open resources are kept per object. A final one costs nothing but a count for
+    the condition gauge (plus its finish time when a retention TTL applies to it): the
+    follower stops at Settled — a later claim of the stack's funds shows in the
+    claimed-stacks view (`claimed.py`), not in the finished resource's status.
     """
 
     def __init__(self, holds: HoldBook | None = None, *, retain_finished: bool = False) -> None:
@@ -54,8 +55,6 @@ class StackRegistry:
             if was_final:
                 self._uncount_final(key)
             self._count_final(key, _condition_of(body))
-            if still_followed(body):
-                self._index(key, body)  # a settled stack's claim still shows in its status
             done = finished(body)
             if done is not None and (done.ttl is not None or self._retain):
                 self._finished[key] = done
@@ -81,10 +80,8 @@ class StackRegistry:
         """Gone: deleted (`last` is its final body), or found missing."""
         if key in self._open:
             self._drop_open(key)
-        else:
-            self._drop_open(key)  # a followed final one's stacks
-            if last is not None and is_final(last) and not has_pending(last):
-                self._uncount_final(key)
+        elif last is not None and is_final(last) and not has_pending(last):
+            self._uncount_final(key)
         self.holds.forget(key, last)
 
     def begin_listing(self, kind: str, namespace: str | None) -> None:
@@ -171,13 +168,6 @@ class StackRegistry:
     def __len__(self) -> int:
         """Resources known: open ones plus the final ones counted."""
         return len(self._open) + sum(self._final_counts.values())
-
-
-def still_followed(body: Mapping[str, Any]) -> bool:
-    """A final StackSettlement whose settled stacks are not all claimed yet: the chain
-    follower still copies the claim into its status, so it stays indexed by stack."""
-    entries = (body.get("status") or {}).get("stacks") or []
-    return any(e.get("phase") == "Settled" and not e.get("claimed") for e in entries)
 
 
 def has_pending(body: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from atoma_operator.kube import ObjectKey
-from atoma_operator.registry import StackRegistry, has_pending, is_final, still_followed
+from atoma_operator.registry import StackRegistry, has_pending, is_final
 
 KINDS = ("StackSettlement", "Attestation")
 NAMES = st.sampled_from(["a", "b", "c", "d"])
@@ -112,14 +112,10 @@ class RegistryMachine(RuleBasedStateMachine):
         assert len(self.reg) == len(self.cluster)
 
     @invariant()
-    def only_followed_resources_are_indexed_by_stack(self) -> None:
+    def only_open_resources_are_indexed_by_stack(self) -> None:
         if self.missed:
             return
-        want = {
-            k
-            for k, b in self.cluster.items()
-            if not (is_final(b) and not has_pending(b)) or still_followed(b)
-        }
+        want = {k for k, b in self.cluster.items() if not (is_final(b) and not has_pending(b))}
         assert self.reg.resources_for(1) == want == self.reg.resources_for(2)
 
 
