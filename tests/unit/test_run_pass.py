@@ -112,6 +112,9 @@ async def test_every_status_write_carries_observed_generation_the_intent_include
     assert intents, "expected at least one write-ahead intent write"
     assert [w.get("observedGeneration") for w in writes] == [1] * len(writes)
     assert gw.sent, "the pass submitted nothing"
+    final = writes[-1]
+    assert final["nodeSmallId"] == 7, "the defaulted node is in status (kubectl's NODE)"
+    assert final["settled"] == "0/2", "submitted, not settled yet (kubectl's SETTLED)"
 
 
 def test_events_are_aggregated_per_type_and_reason() -> None:
