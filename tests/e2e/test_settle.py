@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
 from e2e_support import Localnet, apply, condition, get, is_true, settlement, wait_until
+from kubernetes import client, watch
 
 from atoma_dev.controlplane import ControlPlane
 
