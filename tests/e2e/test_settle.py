@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from e2e_support import Localnet, apply, condition, get, is_true, settlement, wait_until
+from kubernetes import client, watch
 
 from atoma_dev.controlplane import ControlPlane
 
@@ -21,15 +23,48 @@ def _ready(cp: ControlPlane, ns: str, name: str) -> Callable[[], dict[str, Any] 
     return check
 
 
+def _watch_statuses(
+    kube_api: client.ApiClient, namespace: str, seen: list[dict[str, Any]]
+) -> threading.Thread:
+    """Every status the apiserver sends for the namespace's StackSettlements, in order."""
+
+    def run() -> None:
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            client.CustomObjectsApi(kube_api).list_namespaced_custom_object,
+            "atoma.network", "v1alpha1", namespace, "stacksettlements", timeout_seconds=60,
+        )  # fmt: skip
+        for event in stream:
+            status = event["object"].get("status") or {}
+            seen.append(status)
+            ready = [c for c in status.get("conditions") or () if c.get("type") == "Ready"]
+            if ready and ready[0].get("status") == "True":
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_three_stacks_settle_in_order_each_executed_once(
-    crds: ControlPlane, localnet: Localnet, namespace: str, run_operator: Any
+    crds: ControlPlane,
+    localnet: Localnet,
+    namespace: str,
+    run_operator: Any,
+    kube_api: client.ApiClient,
 ) -> None:
     stacks = localnet.dev["stacks"][:3]
     assert len(stacks) == 3
+    seen: list[dict[str, Any]] = []
+    watcher = _watch_statuses(kube_api, namespace, seen)
     with run_operator():
         apply(crds, settlement("three", namespace, stacks))
         obj = wait_until(_ready(crds, namespace, "three"), timeout=90, what="Ready")
         crds.kubectl("wait", "--for=condition=Ready", "stl/three", "-n", namespace, "--timeout=30s")
+    watcher.join(timeout=30)
+    intents = [st for st in seen if any("pending" in e for e in st.get("stacks") or ())]
+    assert intents, "the watch saw no write-ahead intent"
+    for status in (st for st in seen if st):
+        assert status.get("observedGeneration") == 1, "every write says generation 1 observed"
     status = obj["status"]
     digests = status["txDigests"]
     assert len(digests) == 3
@@ -44,8 +79,12 @@ def test_three_stacks_settle_in_order_each_executed_once(
         assert localnet.executions(digest) == 1
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     assert not obj["metadata"].get("finalizers"), "no finalizer: deletion needs no clean-up"
-    columns = crds.kubectl("get", "stl", "three", "-n", namespace).stdout
-    assert digests[0][:10] in columns
+    columns = crds.kubectl("get", "stl", "three", "-n", namespace, "--no-headers").stdout
+    node = str(localnet.dev["badges"][0]["node_small_id"])
+    assert columns.split()[2:4] == [node, f"{status['settled']}"]  # NODE, SETTLED
+    assert status["nodeSmallId"] == int(node)
+    wide = crds.kubectl("get", "stl", "three", "-n", namespace, "-o", "wide").stdout
+    assert all(d in wide for d in digests)
 
 
 def _executed_digests(localnet: Localnet) -> dict[str, int]:

@@ -150,6 +150,8 @@ def _rich_status() -> StackSettlementStatus:
     )
     return StackSettlementStatus(
         observed_generation=1,
+        node_small_id=42,
+        settled="0/2",
         conditions=[
             Condition(
                 type="Ready",
@@ -238,21 +240,16 @@ def test_printer_columns_and_category(plane: ControlPlane, namespace: str) -> No
         "-p", json.dumps({"status": _rich_status().to_k8s()}),
     )  # fmt: skip
 
-    columns = ["NAME", "STACKS", "NODE", "DIGESTS", "READY", "REASON", "AGE"]
-    for short in ("stl", "atst"):
+    for short, count in (("stl", "SETTLED"), ("atst", "ATTESTED")):
+        columns = ["NAME", "STACKS", "NODE", count, "READY", "REASON", "AGE"]
         assert _header(plane, short, "-n", namespace) == columns
         wide = _header(plane, short, "-n", namespace, "-o", "wide")
-        assert wide == [*columns[:-1], "MESSAGE", "AGE"]  # priority 1: only with -o wide
+        assert wide == [*columns, "DIGESTS", "MESSAGE"]  # priority 1: only with -o wide
 
     row = plane.kubectl("get", "stl", "cols", "-n", namespace, "--no-headers").stdout.split()
-    assert row[:6] == [
-        "cols",
-        "[1201,1202]",
-        "42",
-        '["8Yq3yTn1pRzD9c7eP6wFqk2uHbXn4sJmVd5LgA1oTrEw"]',
-        "False",
-        "WaitingForAttestations",
-    ]
+    assert row[:6] == ["cols", "[1201,1202]", "42", "0/2", "False", "WaitingForAttestations"]
+    wide_row = plane.kubectl("get", "stl", "cols", "-n", namespace, "-o", "wide").stdout
+    assert '["8Yq3yTn1pRzD9c7eP6wFqk2uHbXn4sJmVd5LgA1oTrEw"]' in wide_row
 
     listed = plane.kubectl("get", "atoma", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [

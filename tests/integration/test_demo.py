@@ -4,8 +4,10 @@ reach Ready and Settled; `demo down` stops every process it started."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,12 @@ def test_quick_start_demo_up_and_down(control_plane_binaries: Binaries, tmp_path
         table = up.stdout
         assert "demo-settlement" in table and "Settled" in table
         assert "demo-attestation" in table and "Attested" in table
+        rows = table.split("\nmetrics:")[0].splitlines()  # kubectl get atoma -A
+        assert max(len(line) for line in rows) <= 120, table
+        [metrics_url] = re.findall(r"^metrics: (http://127\.0\.0\.1:\d+/metrics)$", table, re.M)
+        with urllib.request.urlopen(metrics_url, timeout=10) as response:
+            scrape = response.read().decode()
+        assert "atoma_operator_transactions_submitted_total{" in scrape, scrape[:2000]
         pids = [int((state / f"{n}.pid").read_text()) for n in ("operator", "localnet")]
         pids.append(json.loads((state / "postgres" / "postgres.json").read_text())["pid"])
     finally:

@@ -379,8 +379,12 @@ def test_crd_shape() -> None:
         )
         assert version["subresources"] == {"status": {}}
         columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-        assert list(columns) == ["Stacks", "Node", "Digests", "Ready", "Reason", "Message", "Age"]
-        assert columns["Message"]["priority"] == 1
+        count = "Settled" if kind == "StackSettlement" else "Attested"
+        assert list(columns) == [
+            *("Stacks", "Node", count, "Ready", "Reason", "Age", "Digests", "Message")
+        ]
+        assert columns["Message"]["priority"] == columns["Digests"]["priority"] == 1
+        assert columns["Node"]["jsonPath"].startswith(".status."), "spec's node may be omitted"
         spec = _root(kind)["properties"]["spec"]
         immutable = [r for r in spec["x-kubernetes-validations"] if r["rule"] == "self == oldSelf"]
         assert immutable[0]["message"] == f"spec is immutable: create a new {kind} to submit again"
@@ -434,3 +438,12 @@ def test_cli_writes_checks_and_prints(tmp_path: Path, capsys: pytest.CaptureFixt
         "attestations.atoma.network",
         "settlementpolicies.atoma.network",
     ]
+
+
+def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"atoma-operator {version('atoma-operator')}"

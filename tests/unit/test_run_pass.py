@@ -92,6 +92,31 @@ async def test_an_intent_whose_write_failed_is_recorded_before_it_is_ever_sent()
     assert chain.executes[executed] == 1
 
 
+async def test_every_status_write_carries_observed_generation_the_intent_included() -> None:
+    """Argo CD waits for status.observedGeneration: the write-ahead intent, the first
+    write of a pass, already says generation 1 was observed."""
+    gw = FakeGateway()
+    badge = gw.add_badge(7)
+    gw.add_coin()
+    ctx = make_context(gw, badges=[badge])
+    cluster = SimCluster()
+    spec = {
+        "stackSmallIds": [1, 2],
+        "numClaimedComputeUnits": 5,
+        "proofs": [{"stackSmallId": s, "totalHash": "0x" + "ab" * 32} for s in (1, 2)],
+    }
+    cluster.create(KEY, spec)
+    await run_pass(ctx, cluster, KEY, await cluster.get(KEY))
+    writes = [obj["status"] for event, obj in cluster.watch if event == "MODIFIED"]
+    intents = [w for w in writes if any(s.get("pending") for s in w.get("stacks") or ())]
+    assert intents, "expected at least one write-ahead intent write"
+    assert [w.get("observedGeneration") for w in writes] == [1] * len(writes)
+    assert gw.sent, "the pass submitted nothing"
+    final = writes[-1]
+    assert final["nodeSmallId"] == 7, "the defaulted node is in status (kubectl's NODE)"
+    assert final["settled"] == "0/2", "submitted, not settled yet (kubectl's SETTLED)"
+
+
 def test_events_are_aggregated_per_type_and_reason() -> None:
     from atoma_operator.reconcile.run import MAX_EVENT_MESSAGE, aggregate
     from atoma_operator.reconcile.units import Notice

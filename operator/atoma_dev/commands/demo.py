@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from atoma_dev.binaries import BinaryBuildError
 from atoma_dev.commands.control_plane import DEFAULT_STATE_DIR
-from atoma_dev.controlplane import STATE_FILE, ControlPlane, ControlPlaneError
+from atoma_dev.controlplane import STATE_FILE, ControlPlane, ControlPlaneError, _free_port
 from atoma_dev.postgres import STATE_FILE as POSTGRES_STATE_FILE
 from atoma_dev.postgres import Postgres, PostgresError
 from atoma_dev.process import DeadlineExceeded, spawn, wait_until
@@ -132,7 +132,9 @@ def _state_database(state: Path, stacks: list[int], node: int) -> Postgres:
     return server
 
 
-def _operator_env(info: dict[str, Any], kubeconfig: Path, state_db: Postgres) -> dict[str, str]:
+def _operator_env(
+    info: dict[str, Any], kubeconfig: Path, state_db: Postgres, metrics_port: int
+) -> dict[str, str]:
     dev = info["dev_key"]
     return {
         "ATOMA_STATE_DATABASE_DSN": state_db.reader_dsn,
@@ -144,7 +146,7 @@ def _operator_env(info: dict[str, Any], kubeconfig: Path, state_db: Postgres) ->
         "ATOMA_BADGES": json.dumps(dev["badges"]),
         "ATOMA_SIGNING_KEY": dev["private_key"],  # the stand-in's throwaway dev key
         "POD_NAMESPACE": NAMESPACE,
-        "ATOMA_METRICS_PORT": "0",
+        "ATOMA_METRICS_PORT": str(metrics_port),
     }
 
 
@@ -200,7 +202,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         stacks = info["dev_key"]["stacks"]
         node = int(info["dev_key"]["badges"][0]["node_small_id"])
         state_db = _state_database(state, stacks, node)
-        env = _operator_env(info, plane.kubeconfig, state_db)
+        metrics_url = f"http://127.0.0.1:{(metrics_port := _free_port())}/metrics"
+        env = _operator_env(info, plane.kubeconfig, state_db, metrics_port)
         operator = [str(Path(sys.executable).with_name("atoma-operator")), "run"]
         _start_detached("operator", operator, state, env)
         if plane.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
@@ -226,7 +229,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     ) as exc:
         _info(f"demo failed: {exc}; logs are in {state}")
         return 1
-    print(plane.kubectl("get", "stl,atst", "-n", NAMESPACE, "-o", "wide").stdout)
+    print(plane.kubectl("get", "atoma", "-A").stdout)
+    print(f"metrics: {metrics_url}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
     _info(f"try: kubectl get stl -n {NAMESPACE} -o yaml    stop with: atoma-dev demo down")
     return 0

@@ -145,6 +145,9 @@ def conclude(status: AttestationStatus, problems: list[StackProblem], generation
     status.tx_digests = tx_digests(status)
     status.conditions = with_summary(status.conditions, summarise(status, problems), generation)
     status.observed_generation = generation
+    on_chain = (AttestationPhase.ATTESTED, AttestationPhase.SETTLED)
+    attested = sum(1 for a in status.attestations if a.phase in on_chain)
+    status.attested = f"{attested}/{len(status.attestations)}"
 
 
 def _reason_of(entry: AttestationEntryStatus) -> str:

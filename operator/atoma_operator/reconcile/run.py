@@ -124,6 +124,9 @@ async def run_pass(
     except ValidationError as exc:
         message = f"status was edited into an invalid shape ({_first_error(exc)})"
         return await _stall(writer, raw_status, generation, "InvalidStatus", message)
+    # Observed from the first write on (the intents included): Argo CD and kstatus then
+    # show what is happening instead of "waiting for the operator to observe generation".
+    status.observed_generation = generation  # type: ignore[attr-defined]
     conditions = getattr(status, "conditions", None)
     if not conditions:
         status.conditions = settlement.with_summary([], STARTING, generation)  # type: ignore[attr-defined]

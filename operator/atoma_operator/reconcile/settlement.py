@@ -219,6 +219,8 @@ def conclude(status: StackSettlementStatus, generation: int) -> None:
     status.tx_digests = tx_digests(status)
     status.conditions = with_summary(status.conditions, summarise(status), generation)
     status.observed_generation = generation
+    settled = sum(1 for s in status.stacks if s.phase is SettlementPhase.SETTLED)
+    status.settled = f"{settled}/{len(status.stacks)}"
 
 
 def with_summary(current: list[Condition], summary: Summary, generation: int) -> list[Condition]:
@@ -266,6 +268,7 @@ async def reconcile_settlement(
             notices.append(Notice("Warning", refusal.reason, refusal.message))
     try:
         badge = choose_badge(spec.node_small_id, ctx)
+        status.node_small_id = badge.node_small_id
     except BadgeError as exc:
         # Nothing new can be built; a transaction recorded earlier is still resumed.
         badge = BadgeChoice(spec.node_small_id or -1, f"unknown-badge-{spec.node_small_id}")

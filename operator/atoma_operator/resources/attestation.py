@@ -12,7 +12,9 @@ from typing import Annotated, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from atoma_operator.resources.common import (
+    CONDITIONS_DESCRIPTION,
     MAX_SAFE_INTEGER,
+    OBSERVED_GENERATION_DESCRIPTION,
     U64,
     ConditionList,
     Digest,
@@ -90,8 +92,8 @@ class AttestationPhase(StrEnum):
 class AttestationEntryStatus(TransactionProgress):
     """One (stack, attesting node) pair."""
 
-    stack_small_id: U64
-    node_small_id: U64
+    stack_small_id: U64 = Field(description="The stack attested.")
+    node_small_id: U64 = Field(description="The node badge attesting.")
     slot: int = Field(
         ge=1,
         le=MAX_SAFE_INTEGER,
@@ -102,7 +104,17 @@ class AttestationEntryStatus(TransactionProgress):
 
 
 class AttestationStatus(StatusModel):
-    observed_generation: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
+    """What the operator did and what the chain says, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INTEGER, description=OBSERVED_GENERATION_DESCRIPTION
+    )
+    attested: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Attestations on chain (attested or settled) out of all (stack, node) "
+        "pairs, as attested/total (e.g. 3/3).",
+    )
     policy_charges: Annotated[
         list[PolicyCharge],
         Field(max_length=16, json_schema_extra={"x-kubernetes-list-type": "atomic"}),
@@ -110,14 +122,14 @@ class AttestationStatus(StatusModel):
         default_factory=list,
         description="What this resource was charged against SettlementPolicy spend limits.",
     )
-    conditions: ConditionList = Field(default_factory=list)
+    conditions: ConditionList = Field(default_factory=list, description=CONDITIONS_DESCRIPTION)
     tx_digests: Annotated[
         list[Digest],
         Field(max_length=MAX_ATTESTATIONS, json_schema_extra={"x-kubernetes-list-type": "atomic"}),
     ] = Field(
         default_factory=list,
-        description="Executed attestation transactions in stack order, then node order "
-        "(the seed's tx_digests).",
+        description="Digests of the executed attestation transactions, in stack order, "
+        "then node order.",
     )
     attestations: Annotated[
         list[AttestationEntryStatus],
@@ -128,7 +140,11 @@ class AttestationStatus(StatusModel):
                 "x-kubernetes-list-map-keys": ["stackSmallId", "nodeSmallId"],
             },
         ),
-    ] = Field(default_factory=list)
+    ] = Field(
+        default_factory=list,
+        description="One entry per (stack, attesting node): its slot and the "
+        "transaction's progress.",
+    )
 
     def entry(self, stack_small_id: int, node_small_id: int) -> AttestationEntryStatus | None:
         return next(

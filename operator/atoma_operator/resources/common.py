@@ -57,6 +57,10 @@ MAX_CONDITIONS = 16
 MAX_DIGEST_LENGTH = 64
 """Sui transaction and object digests are base58 of 32 bytes: 43-44 characters."""
 
+OBSERVED_GENERATION_DESCRIPTION = (
+    "The metadata.generation the operator has acted on; set from its first status write, "
+    "so GitOps tools know the resource is being worked on."
+)
 OBJECT_ID_PATTERN = r"^0x[0-9a-f]{64}$"
 CONDITION_TYPE_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
@@ -156,12 +160,30 @@ class ConditionStatus(StrEnum):
 class Condition(StatusModel):
     """metav1.Condition, field for field, so kstatus, Flux and `kubectl wait` read it."""
 
-    type: str = Field(max_length=316, pattern=CONDITION_TYPE_PATTERN)
-    status: ConditionStatus
-    reason: str = Field(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
-    message: str = Field(max_length=MAX_CONDITION_MESSAGE)
-    observed_generation: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
-    last_transition_time: Timestamp
+    type: str = Field(
+        max_length=316,
+        pattern=CONDITION_TYPE_PATTERN,
+        description="Ready, Reconciling, Stalled or (StackSettlement) Settled.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=CONDITION_REASON_PATTERN,
+        description="Why, in one CamelCase word (see the README's troubleshooting section).",
+    )
+    message: str = Field(
+        max_length=MAX_CONDITION_MESSAGE, description="What happened, for people to read."
+    )
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description="The metadata.generation this condition was set for.",
+    )
+    last_transition_time: Timestamp = Field(
+        description="When status last changed (between True and False)."
+    )
 
 
 ConditionList = Annotated[
@@ -175,6 +197,12 @@ ConditionList = Annotated[
     ),
 ]
 """Conditions keyed by type (a list-map: server-side apply merges them per type)."""
+
+CONDITIONS_DESCRIPTION = (
+    "Ready (always present), Reconciling (work under way), Stalled (nothing changes "
+    "without a new resource) and, for a StackSettlement, Settled; read by kubectl wait, "
+    "Argo CD and Flux."
+)
 
 
 GROUP = "atoma.network"

@@ -135,10 +135,32 @@ class ResourceDefinition:
     spec: type[BaseModel]
     status: type[BaseModel]
     description: str
+    columns: tuple[JsonDict, ...]
     scope: str = "Namespaced"
-    columns: tuple[JsonDict, ...] | None = None  # None: the submission kinds' columns
     categories: tuple[str, ...] = (CATEGORY,)
     """`kubectl get atoma` lists the requests; policies are the admin's, not in it."""
+
+
+def _ready(field: str) -> str:
+    return f'.status.conditions[?(@.type=="Ready")].{field}'
+
+
+def printer_columns(node_path: str, count: str) -> tuple[JsonDict, ...]:
+    """`kubectl get` columns of a submission kind, sized for 120 columns with `-A`:
+    full digests and the condition message only with `-o wide` (priority 1).
+
+    `node_path` is the node that status reports (blank only until the first pass);
+    `count` names the kind's status field `n/m` (an apiserver column cannot compute)."""
+    return (
+        {"name": "Stacks", "type": "string", "jsonPath": ".spec.stackSmallIds"},
+        {"name": "Node", "type": "integer", "jsonPath": node_path},
+        {"name": count.capitalize(), "type": "string", "jsonPath": f".status.{count}"},
+        {"name": "Ready", "type": "string", "jsonPath": _ready("status")},
+        {"name": "Reason", "type": "string", "jsonPath": _ready("reason")},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Digests", "type": "string", "jsonPath": ".status.txDigests", "priority": 1},
+        {"name": "Message", "type": "string", "jsonPath": _ready("message"), "priority": 1},
+    )
 
 
 RESOURCES: tuple[ResourceDefinition, ...] = (
@@ -148,6 +170,7 @@ RESOURCES: tuple[ResourceDefinition, ...] = (
         stack_settlement.StackSettlementStatus,
         "Settles Atoma stacks on Sui: one try_settle_stack transaction per stack "
         "(the node daemon's POST /try_settle_stack_ids), then follows each ticket.",
+        columns=printer_columns(".status.nodeSmallId", "settled"),
     ),
     ResourceDefinition(
         attestation.NAMES,
@@ -155,6 +178,7 @@ RESOURCES: tuple[ResourceDefinition, ...] = (
         attestation.AttestationStatus,
         "Submits settlement attestations: one transaction per (stack, attesting node "
         "badge) (the node daemon's POST /submit_stack_settlement_attestations).",
+        columns=printer_columns(".status.attestations[*].nodeSmallId", "attested"),
     ),
     ResourceDefinition(
         policy.NAMES,
@@ -175,22 +199,6 @@ RESOURCES: tuple[ResourceDefinition, ...] = (
         ),
     ),
 )
-
-
-def _ready(field: str) -> str:
-    return f'.status.conditions[?(@.type=="Ready")].{field}'
-
-
-def printer_columns() -> list[JsonDict]:
-    return [
-        {"name": "Stacks", "type": "string", "jsonPath": ".spec.stackSmallIds"},
-        {"name": "Node", "type": "integer", "jsonPath": ".spec.nodeSmallId"},
-        {"name": "Digests", "type": "string", "jsonPath": ".status.txDigests"},
-        {"name": "Ready", "type": "string", "jsonPath": _ready("status")},
-        {"name": "Reason", "type": "string", "jsonPath": _ready("reason")},
-        {"name": "Message", "type": "string", "jsonPath": _ready("message"), "priority": 1},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
 
 
 def custom_resource_definition(resource: ResourceDefinition) -> JsonDict:
@@ -231,7 +239,7 @@ def custom_resource_definition(resource: ResourceDefinition) -> JsonDict:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": list(resource.columns or printer_columns()),
+                    "additionalPrinterColumns": list(resource.columns),
                     "schema": {"openAPIV3Schema": root},
                 }
             ],

@@ -51,7 +51,7 @@ class NamespaceSelector(K8sModel):
             Annotated[str, Field(max_length=63)],
         ],
         Field(min_length=1, max_length=MAX_LABELS),
-    ]
+    ] = Field(description="Labels a namespace must all have (key: value).")
 
 
 class SpendLimit(K8sModel):
@@ -61,11 +61,15 @@ class SpendLimit(K8sModel):
     when it is first permitted (a budget is the most a transaction can cost).
     """
 
-    mist: U64
-    period_seconds: int = Field(ge=60, le=MAX_SAFE_INTEGER)
+    mist: U64 = Field(description="The most MIST committed per period.")
+    period_seconds: int = Field(
+        ge=60, le=MAX_SAFE_INTEGER, description="Length of a period, in seconds (at least 60)."
+    )
 
 
 class SettlementPolicySpec(K8sModel):
+    """Which namespaces this policy selects and what their resources may spend."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -113,21 +117,27 @@ class SettlementPolicySpec(K8sModel):
 class SpendPeriod(StatusModel):
     """The spend ledger of the current period (written by the operator only)."""
 
-    start: Timestamp
-    committed_mist: int = Field(ge=0, le=MAX_SAFE_INTEGER)
+    start: Timestamp = Field(description="When the current period began.")
+    committed_mist: int = Field(
+        ge=0, le=MAX_SAFE_INTEGER, description="MIST committed so far in this period."
+    )
 
 
 class SettlementPolicyStatus(StatusModel):
-    period: SpendPeriod | None = None
+    """The spend ledger, written by the operator only."""
+
+    period: SpendPeriod | None = Field(
+        default=None, description="The current period of the spend limit."
+    )
 
 
 class PolicyCharge(StatusModel):
     """On a StackSettlement/Attestation: what it was charged against a spend limit, so a
     later pass (or a restarted operator) does not charge it again."""
 
-    policy: str = Field(max_length=253)
-    period_start: Timestamp
-    mist: int = Field(ge=0, le=MAX_SAFE_INTEGER)
+    policy: str = Field(max_length=253, description="The SettlementPolicy charged.")
+    period_start: Timestamp = Field(description="The spend period the charge belongs to.")
+    mist: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="MIST charged.")
 
 
 class SettlementPolicy(K8sModel):

@@ -86,8 +86,18 @@ Hash32Hex = Annotated[
 class KeySelector(K8sModel):
     """A key of a ConfigMap or Secret in the resource's own namespace."""
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=DNS_SUBDOMAIN_PATTERN)
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=CONFIG_KEY_PATTERN)
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Name of the object, in the resource's namespace.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=CONFIG_KEY_PATTERN,
+        description="The key holding the stack's total hash.",
+    )
 
 
 class ValueEncoding(StrEnum):
@@ -102,9 +112,9 @@ class ValueEncoding(StrEnum):
 class ProofValueSource(K8sModel):
     """Where a total hash too large to inline lives (like a container env valueFrom).
 
-    The operator reads the key (ConfigMap `data` or `binaryData`, or Secret `data`),
-    decodes it per `encoding` and checks it with `parse_total_hash`; a missing object
-    or key, or a bad value, stalls the resource with a readable reason.
+    The operator reads the key (ConfigMap data or binaryData, or Secret data) and
+    decodes it per encoding; a missing object or key is waited for, a bad value stalls
+    the resource with a readable reason.
     """
 
     model_config = ConfigDict(
@@ -115,8 +125,12 @@ class ProofValueSource(K8sModel):
         }
     )
 
-    config_map_key_ref: KeySelector | None = None
-    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = Field(
+        default=None, description="A ConfigMap key (data or binaryData)."
+    )
+    secret_key_ref: KeySelector | None = Field(
+        default=None, description="A Secret key (needs a SettlementPolicy allowing it)."
+    )
     encoding: ValueEncoding | None = Field(default=None, description="Hex (default) or Binary.")
 
     @model_validator(mode="after")
@@ -157,11 +171,29 @@ class StackProof(K8sModel):
         }
     )
 
-    stack_small_id: U64
-    total_hash: TotalHashHex | None = None
-    value_from: ProofValueSource | None = None
-    committed_proof: Hash32Hex | None = None
-    merkle_leaf: Hash32Hex | None = None
+    stack_small_id: U64 = Field(description="The stack this entry is for.")
+    total_hash: TotalHashHex | None = Field(
+        default=None,
+        description="The stack's total hash as hex: every request's 32-byte hash, "
+        "concatenated in order (the node's stacks.total_hash); the operator derives the "
+        "merkle root, leaf and committed proof.",
+    )
+    value_from: ProofValueSource | None = Field(
+        default=None,
+        description="The same total hash read from a ConfigMap or Secret key in this "
+        "namespace, for totals too large to inline. Missing objects or keys are waited "
+        "for; a bad value stalls the resource with reason InvalidProofInput.",
+    )
+    committed_proof: Hash32Hex | None = Field(
+        default=None,
+        description="A precomputed committed proof (32 bytes hex), used as given; needs "
+        "merkleLeaf.",
+    )
+    merkle_leaf: Hash32Hex | None = Field(
+        default=None,
+        description="A precomputed merkle leaf (32 bytes hex) for the attestation slot; "
+        "needs committedProof.",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> Self:

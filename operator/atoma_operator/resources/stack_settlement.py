@@ -12,8 +12,10 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from atoma_operator.resources.common import (
+    CONDITIONS_DESCRIPTION,
     MAX_SAFE_INTEGER,
     MAX_STACKS,
+    OBSERVED_GENERATION_DESCRIPTION,
     U64,
     ConditionList,
     Digest,
@@ -51,9 +53,7 @@ class StackSettlementSpec(SubmissionSpec):
         }
     )
 
-    num_claimed_compute_units: U64 = Field(
-        description="Compute units claimed for each stack (the seed's request field)."
-    )
+    num_claimed_compute_units: U64 = Field(description="Compute units claimed for each stack.")
 
 
 class SettlementPhase(StrEnum):
@@ -73,7 +73,7 @@ class SettlementPhase(StrEnum):
 
 
 class ClaimedAttestationStatus(StrEnum):
-    """The seed's `attestation_status` of a claimed stack."""
+    """Where a settled stack's attestations are (the node daemon's attestation_status)."""
 
     PENDING = "Pending"
     COMPLETE = "Complete"
@@ -83,14 +83,22 @@ class ClaimedAttestationStatus(StrEnum):
 class StackSettlementStackStatus(TransactionProgress):
     """One stack: submission state, then the ticket as the chain reports it."""
 
-    stack_small_id: U64
+    stack_small_id: U64 = Field(description="The stack.")
     phase: SettlementPhase = SettlementPhase.PENDING
-    selected_node_id: U64 | None = None
-    num_claimed_compute_units: U64 | None = None
-    settlement_time: Timestamp | None = Field(
-        default=None, description="When the ticket was created (the seed's settlement_time)."
+    selected_node_id: U64 | None = Field(
+        default=None, description="The node the settlement ticket names (from the chain)."
     )
-    attestation_status: ClaimedAttestationStatus | None = None
+    num_claimed_compute_units: U64 | None = Field(
+        default=None, description="Compute units claimed, as the ticket records them."
+    )
+    settlement_time: Timestamp | None = Field(
+        default=None, description="When the settlement ticket was created."
+    )
+    attestation_status: ClaimedAttestationStatus | None = Field(
+        default=None,
+        description="Pending (attestations outstanding), Complete (all received and "
+        "agreeing) or Failed (a disagreement: disputed).",
+    )
     requested_attestation_nodes: (
         Annotated[
             list[U64],
@@ -105,15 +113,43 @@ class StackSettlementStackStatus(TransactionProgress):
         description="Sampled attestation node small ids in ticket order; may repeat "
         "(sampling is with replacement). A node's slot is its first position + 1.",
     )
-    received_attestations: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
-    required_attestations: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
-    dispute_settled_at_epoch: U64 | None = None
-    settlement_complete: bool | None = None
-    claimed: bool | None = None
+    received_attestations: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INTEGER, description="Attestations received so far."
+    )
+    required_attestations: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description="Attestations the ticket needs (its sampled nodes).",
+    )
+    dispute_settled_at_epoch: U64 | None = Field(
+        default=None, description="The Sui epoch at which the dispute period ends."
+    )
+    settlement_complete: bool | None = Field(
+        default=None,
+        description="True once all attestations agreed and the dispute period passed.",
+    )
+    claimed: bool | None = Field(
+        default=None, description="True once the node claimed the stack's funds."
+    )
 
 
 class StackSettlementStatus(StatusModel):
-    observed_generation: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
+    """What the operator did and what the chain says, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INTEGER, description=OBSERVED_GENERATION_DESCRIPTION
+    )
+    node_small_id: U64 | None = Field(
+        default=None,
+        description="The node badge this resource settles with: spec.nodeSmallId, or the "
+        "operator's only badge when that is omitted.",
+    )
+    settled: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Stacks settled on chain out of all listed, as settled/total (e.g. 2/3).",
+    )
     policy_charges: Annotated[
         list[PolicyCharge],
         Field(max_length=16, json_schema_extra={"x-kubernetes-list-type": "atomic"}),
@@ -121,14 +157,13 @@ class StackSettlementStatus(StatusModel):
         default_factory=list,
         description="What this resource was charged against SettlementPolicy spend limits.",
     )
-    conditions: ConditionList = Field(default_factory=list)
+    conditions: ConditionList = Field(default_factory=list, description=CONDITIONS_DESCRIPTION)
     tx_digests: Annotated[
         list[Digest],
         Field(max_length=MAX_STACKS, json_schema_extra={"x-kubernetes-list-type": "atomic"}),
     ] = Field(
         default_factory=list,
-        description="Executed settlement transactions in spec.stackSmallIds order "
-        "(the seed's tx_digests).",
+        description="Digests of the executed settlement transactions, in spec.stackSmallIds order.",
     )
     stacks: Annotated[
         list[StackSettlementStackStatus],
@@ -139,7 +174,11 @@ class StackSettlementStatus(StatusModel):
                 "x-kubernetes-list-map-keys": ["stackSmallId"],
             },
         ),
-    ] = Field(default_factory=list)
+    ] = Field(
+        default_factory=list,
+        description="One entry per stack: the transaction's progress, then the settlement "
+        "ticket as the chain reports it.",
+    )
 
     def stack(self, stack_small_id: int) -> StackSettlementStackStatus | None:
         return next((s for s in self.stacks if s.stack_small_id == stack_small_id), None)

@@ -129,7 +129,9 @@ def immutable_rule(kind: str) -> JsonDict:
 class SubmissionSpec(K8sModel):
     """Request fields every submitting resource has (the seed's POST bodies)."""
 
-    stack_small_ids: StackIdList
+    stack_small_ids: StackIdList = Field(
+        description="The stacks to submit for, by small id (unique; one transaction each per node)."
+    )
     node_small_id: U64 | None = Field(
         default=None,
         description="The node badge to use; omitted when the operator holds one badge.",
@@ -157,7 +159,13 @@ class SubmissionSpec(K8sModel):
         description="Spec (default): spec.proofs. StateDatabase: the operator reads each "
         "stack's total hash from the node's state database; spec.proofs is omitted.",
     )
-    proofs: ProofList | None = Field(default=None, validate_default=True)
+    proofs: ProofList | None = Field(
+        default=None,
+        validate_default=True,
+        description="The proof input of every listed stack, one entry each: its total hash "
+        "inline or from a ConfigMap or Secret, or a precomputed committed proof and merkle "
+        "leaf. Omitted when proofSource is StateDatabase.",
+    )
     proof_scheme: ProofScheme | None = Field(default=None, description=PROOF_SCHEME_DESCRIPTION)
     ttl_seconds_after_finished: Annotated[int, Strict()] | None = Field(
         default=None,
@@ -214,11 +222,11 @@ class SubmissionSpec(K8sModel):
 
 
 class GasCoinRef(StatusModel):
-    """The gas coin version a signed transaction locks (`ObjectRef` in status form)."""
+    """The gas coin version a signed transaction locks."""
 
-    object_id: ObjectId
-    version: U64
-    digest: Digest
+    object_id: ObjectId = Field(description="The gas coin's object id.")
+    version: U64 = Field(description="The coin version the transaction uses.")
+    digest: Digest = Field(description="The object digest of that coin version.")
 
     @classmethod
     def from_ref(cls, ref: ObjectRef) -> GasCoinRef:
@@ -240,16 +248,21 @@ class PendingTransaction(StatusModel):
     Nothing secret is stored here.
     """
 
-    digest: Digest
+    digest: Digest = Field(description="The transaction digest, to look it up on chain.")
     tx_bytes: str = Field(max_length=MAX_TX_BYTES_B64, description="BCS TransactionData, base64.")
     signatures: list[Annotated[str, Field(max_length=MAX_SIGNATURE_B64)]] = Field(
         min_length=1, max_length=4, description="Serialized signatures, base64."
     )
-    gas_coin: GasCoinRef
-    gas_budget: U64
-    gas_price: U64
-    attempt: int = Field(ge=1, le=MAX_SAFE_INTEGER)
-    recorded_at: Timestamp
+    gas_coin: GasCoinRef = Field(
+        description="The gas coin version the transaction spends; once the coin has moved "
+        "on without it, the transaction can no longer execute and is rebuilt."
+    )
+    gas_budget: U64 = Field(description="Gas budget of the transaction, MIST.")
+    gas_price: U64 = Field(description="Gas price of the transaction, MIST per unit.")
+    attempt: int = Field(
+        ge=1, le=MAX_SAFE_INTEGER, description="Which build of this unit it is (1 = first)."
+    )
+    recorded_at: Timestamp = Field(description="When the intent was written, before sending.")
 
     @classmethod
     def from_signed(
@@ -301,15 +314,21 @@ class TransactionProgress(StatusModel):
         description="Executed transactions of this unit that failed on chain (Move aborts, "
         "out of gas), most recent last; they spent gas but settled nothing.",
     )
-    attempts: int = Field(default=0, ge=0, le=MAX_SAFE_INTEGER)
+    attempts: int = Field(
+        default=0, ge=0, le=MAX_SAFE_INTEGER, description="Failed attempts so far (backoff)."
+    )
     reason: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9]*$")] | None = Field(
         default=None,
         description="Why the last failure happened, CamelCase (e.g. the Move abort's "
         "name, InvalidProofInput, ChainUnavailable); also the Stalled condition's reason.",
     )
-    last_error: ErrorText | None = None
-    last_failure_time: Timestamp | None = None
-    next_retry_time: Timestamp | None = None
+    last_error: ErrorText | None = Field(
+        default=None, description="The last failure's message (Secret values never appear)."
+    )
+    last_failure_time: Timestamp | None = Field(default=None, description="When it failed.")
+    next_retry_time: Timestamp | None = Field(
+        default=None, description="The earliest time the operator tries this unit again."
+    )
     waiting_since: Timestamp | None = Field(
         default=None,
         description="When the unit first found its referenced proof input missing; it "
