@@ -143,9 +143,10 @@ async def run_unit(
 
     The node badge is an owned input like the gas coin, so units of one badge run one at a
     time (its lock), and while a transaction's outcome is unknown its badge and coin stay
-    held (`ctx.holds`): nothing else is built on them until it resolves. A new
-    transaction leases its coin *before* taking the badge, so nobody ever waits for a coin
-    while holding a badge; a resume needs no lease at all (its coin is held by its digest).
+    held (`ctx.holds`): nothing else is built on them until it resolves. Locks are taken
+    in one order — badge, then coin, then a submission slot — so no wait can be circular,
+    and a unit waiting for its badge holds no coin (coins would otherwise sit idle behind
+    busy badges); a resume needs no lease at all (its coin is held by its digest).
     """
     if not ctx.may_submit():
         return UnitResult(Verdict.RETRY, reason="NotLeader", message="not the leader")
@@ -178,9 +179,10 @@ async def run_unit(
     budget = spec.gas_budget or ctx.settings.gas_budget
     try:
         async with (
-            # the coin first: nobody waits for a coin while holding a badge
-            ctx.gas.lease(spec.gas, budget, wait=ctx.settings.gas_wait_seconds) as lease,
+            # The badge first, then the coin: one order for everyone, and nobody holding a
+            # coin ever waits for a badge, so a coin is never idle behind a busy badge.
             ctx.locks(("badge", badge_id)),
+            ctx.gas.lease(spec.gas, budget, wait=ctx.settings.gas_wait_seconds) as lease,
             ctx.submit_slots,
         ):
             if book.holder(badge_id) is not None:
