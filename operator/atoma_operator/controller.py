@@ -23,6 +23,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
+from atoma_operator.reconcile.context import BADGE_QUEUE
 from atoma_operator.reconcile.run import run_pass
 from atoma_operator.reconcile.units import GAS_POOL
 from atoma_operator.registry import has_pending, is_final
@@ -167,11 +168,14 @@ class Controller:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A badge nobody holds while resources wait for it (the woken one did not take
-        it, e.g. it was deleted): wake the next in line instead of waiting for the timer."""
-        holds = self.runtime.ctx.holds
+        """A badge with room in its line while resources wait parked for it (the woken one
+        did not take it, e.g. it was deleted, or the next in line moved up): wake the next
+        instead of waiting for the safety-net timer."""
+        ctx = self.runtime.ctx
         for thing in self.queue.parked_things():
-            if isinstance(thing, str) and thing != GAS_POOL and holds.holder(thing) is None:
+            if not isinstance(thing, str) or thing == GAS_POOL:
+                continue
+            if ctx.holds.holder(thing) is None or len(ctx.badge_lines.get(thing, ())) < BADGE_QUEUE:
                 self.queue.wake(thing)
 
     async def _pass(self, key: ObjectKey) -> None:

@@ -220,12 +220,13 @@ class Follower:
                 )
                 continue
             self._claimed.observe(parsed)
-            if (
-                parsed is not None
-                and rt.registry.resources_for(parsed.stack_small_id)
-                # our own transaction, whose effects the pass already applied to status
-                and not rt.ctx.holds.resolved_here(event.tx_digest)
-            ):
+            if parsed is None:
+                continue
+            concerned = rt.registry.resources_for(parsed.stack_small_id)
+            # Our own transaction, whose effects its pass already applied to the one
+            # resource that mentions the stack: nothing to refresh. (An attestation's
+            # StackSettlement is another resource: refreshed.)
+            if concerned and concerned != {rt.ctx.holds.resolved_for(event.tx_digest)}:
                 stacks.add(parsed.stack_small_id)
         if page.next_cursor is not None:
             self._cursor = page.next_cursor

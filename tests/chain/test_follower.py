@@ -21,9 +21,10 @@ from atoma_operator.atoma import calls
 from atoma_operator.atoma.hashing import ProofScheme, blake2b256, settlement_commitment
 from atoma_operator.follower import CURSOR_KEY, GAS_LISTING_SECONDS, Follower
 from atoma_operator.kube import ObjectKey
-from atoma_operator.reconcile.holds import HoldBook
+from atoma_operator.reconcile.holds import HoldBook, UnitRef
 from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.registry import StackRegistry
+from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.settings import Settings
 from atoma_operator.sui.errors import ChainUnavailable
 from atoma_operator.sui.gas import GasCoinManager
@@ -372,7 +373,10 @@ async def test_events_of_our_own_applied_transactions_cost_no_refresh(harness: H
     key = harness.settling_resource("own", stack)
     entry = harness.rt.kube.objects[key]["status"]["stacks"][0]
     entry.pop("disputeSettledAtEpoch", None)
-    harness.rt.ctx.holds.release(harness.last_digest)  # resolved by a pass of this process
+    book = harness.rt.ctx.holds  # resolved by a pass of this resource, in this process
+    pending = PendingTransaction.model_construct(digest=harness.last_digest)
+    book.claim(UnitRef(key, f"stack/{stack}"), pending, [])
+    book.release(harness.last_digest)
     assert await follower.tick()
     assert "disputeSettledAtEpoch" not in entry
     other = await harness.settle()  # not ours: refreshed as before

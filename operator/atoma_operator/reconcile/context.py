@@ -52,8 +52,20 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    def users(self, key: object) -> int:
+        """How many hold or wait for the key's lock."""
+        entry = self._locks.get(key)
+        return entry[1] if entry is not None else 0
+
     def __len__(self) -> int:
         return len(self._locks)
+
+
+BADGE_QUEUE = 2
+"""At most this many resources hold or wait for a badge: the one submitting and the next
+in line, which takes the badge the moment it is released (the units of one resource wait
+together). Everyone else is parked, holding no worker, and woken first come, first
+served when the badge is released."""
 
 
 @dataclass
@@ -108,6 +120,21 @@ class ReconcileContext:
         return self.settings.package_id
 
     _badge_refs: dict[str, ObjectRef] = field(default_factory=dict)
+    badge_lines: dict[str, dict[object, int]] = field(default_factory=dict)
+    """Per badge: the resources (and how many of their units) in its line."""
+
+    @asynccontextmanager
+    async def badge_line(self, badge_id: str, owner: object) -> AsyncIterator[None]:
+        line = self.badge_lines.setdefault(badge_id, {})
+        line[owner] = line.get(owner, 0) + 1
+        try:
+            yield
+        finally:
+            line[owner] -= 1
+            if not line[owner]:
+                del line[owner]
+            if not line:
+                self.badge_lines.pop(badge_id, None)
 
     async def badge_ref(self, object_id: str) -> ObjectRef:
         """The badge's current reference: every transaction bumps its version (it is an

@@ -74,6 +74,7 @@ class HoldBook:
     _recorded_of: dict[ObjectKey, frozenset[tuple[str, str]]] = field(default_factory=dict)
     _recorded: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _resolved: dict[str, float] = field(default_factory=dict)  # digest -> when
+    _resolved_for: dict[str, ObjectKey] = field(default_factory=dict)  # digest -> its resource
     _listeners: list[Callable[[], None]] = field(default_factory=list)
     _object_listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
 
@@ -170,6 +171,8 @@ class HoldBook:
                     del self._live[oid]
         if recorded:
             self._resolved[digest] = self.clock()
+            if intent is not None:
+                self._resolved_for[digest] = intent.unit.owner
         self._prune_resolved()
         for listener in self._listeners:
             listener()
@@ -177,9 +180,10 @@ class HoldBook:
             for object_listener in self._object_listeners:
                 object_listener(intent.objects)
 
-    def resolved_here(self, digest: str) -> bool:
-        """This process learned the transaction's outcome (and its pass applied it)."""
-        return digest in self._resolved
+    def resolved_for(self, digest: str) -> ObjectKey | None:
+        """The resource whose pass in this process learned the transaction's outcome (and
+        applied it to that resource's status), if any."""
+        return self._resolved_for.get(digest)
 
     def expiry_evidence(self, digest: str) -> tuple[int, float]:
         """One more lookup found the coin moved on and the digest unknown; returns how
@@ -242,6 +246,7 @@ class HoldBook:
         for digest, when in list(self._resolved.items()):
             if digest not in shown and when < horizon:
                 del self._resolved[digest]
+                self._resolved_for.pop(digest, None)
 
     def sizes(self) -> dict[str, int]:
         """Entry counts, for tests that check memory is bounded by live resources."""

@@ -15,8 +15,9 @@ from enum import StrEnum
 
 from atoma_operator import metrics
 from atoma_operator.atoma.aborts import AbortInfo, Disposition, classify_abort
+from atoma_operator.kube import ObjectKey
 from atoma_operator.reconcile.backoff import clear_failure, record_failure, record_terminal
-from atoma_operator.reconcile.context import ReconcileContext
+from atoma_operator.reconcile.context import BADGE_QUEUE, ReconcileContext
 from atoma_operator.reconcile.holds import UnitRef
 from atoma_operator.reconcile.submit import (
     Busy,
@@ -172,7 +173,7 @@ async def run_unit(
             return _conclude_step(step, intent, progress, kind=kind, label=label, ctx=ctx)
     if build_call is None:
         return UnitResult(Verdict.AGAIN)
-    if book.holder(badge_id) is not None:  # checked again under the lock
+    if not _may_queue_for(badge_id, unit.owner, ctx):
         return _conclude_step(
             _badge_busy(badge_id), None, progress, kind=kind, label=label, ctx=ctx
         )
@@ -181,6 +182,7 @@ async def run_unit(
         async with (
             # The badge first, then the coin: one order for everyone, and nobody holding a
             # coin ever waits for a badge, so a coin is never idle behind a busy badge.
+            ctx.badge_line(badge_id, unit.owner),
             ctx.locks(("badge", badge_id)),
             ctx.gas.lease(spec.gas, budget, wait=ctx.settings.gas_wait_seconds) as lease,
             ctx.submit_slots,
@@ -234,6 +236,14 @@ async def run_unit(
     except GasError as exc:
         step = Busy(str(exc), "NoGasCoin")
     return _conclude_step(step, None, progress, kind=kind, label=label, ctx=ctx)
+
+
+def _may_queue_for(badge_id: str, owner: ObjectKey, ctx: ReconcileContext) -> bool:
+    """Whether to wait in the badge's line (see `BADGE_QUEUE`) or to be parked."""
+    line = ctx.badge_lines.get(badge_id, {})
+    if ctx.holds.holder(badge_id) is not None and not line:
+        return False  # an unresolved transaction that nobody is submitting: wait for it
+    return owner in line or len(line) < BADGE_QUEUE
 
 
 def _note_badge(ctx: ReconcileContext, badge_id: str, step: StepResult) -> None:
