@@ -23,7 +23,6 @@ from atoma_dev.operator_process import parse_samples
 from bench.env import PROOF_HEX, Cluster
 
 GROUP, VERSION, PLURAL = "atoma.network", "v1alpha1", "stacksettlements"
-HANDLED_ANNOTATION = "atoma.network/last-handled-configuration"
 
 
 def settlement(
@@ -66,7 +65,6 @@ class Timeline:
     digest: dict[str, float] = field(default_factory=dict)
     ready: dict[str, float] = field(default_factory=dict)
     stalled: dict[str, str] = field(default_factory=dict)
-    handled: set[str] = field(default_factory=set)  # kopf recorded it as handled
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
 
@@ -97,24 +95,6 @@ class Timeline:
                     missing = sorted(wanted - self.ready.keys() - self.stalled.keys())
                     raise TimeoutError(f"{len(missing)} not Ready after {timeout}s: {missing[:5]}")
                 self.changed.wait(min(left, 1.0))
-
-    def wait_handled(
-        self, count: int, *, timeout: float, progress: Callable[[int], None] | None = None
-    ) -> None:
-        """Block until kopf has marked `count` resources as handled."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self.changed:
-            while len(self.handled) < count:
-                if progress is not None and len(self.handled) > seen:
-                    progress(len(self.handled) - seen)
-                    seen = len(self.handled)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(self.handled)}/{count} handled after {timeout}s")
-                self.changed.wait(min(left, 1.0))
-            if progress is not None and len(self.handled) > seen:
-                progress(len(self.handled) - seen)
 
 
 class Watcher:
@@ -180,11 +160,7 @@ class Watcher:
         name = obj["metadata"]["name"]
         conds = _conditions(obj)
         tl = self.timeline
-        annotations = obj["metadata"].get("annotations") or {}
         with tl.changed:
-            if HANDLED_ANNOTATION in annotations and name not in tl.handled:
-                tl.handled.add(name)
-                tl.changed.notify_all()
             if name not in tl.digest and _digest(obj):
                 tl.digest[name] = now
             if name not in tl.ready and conds.get("Ready") == "True":

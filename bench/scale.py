@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from atoma_dev.operator_process import OperatorProcess
+from atoma_dev.operator_process import OperatorProcess, metric_sum
 from bench.env import Chain, Cluster, chain, operator
 from bench.kube import GROUP, PLURAL, VERSION, Timeline, Watcher, settlement
 from bench.throughput import Progress
@@ -100,6 +100,22 @@ def _stamp(
         list(pool.map(one, range(first, first + count)))
 
 
+def _wait_seen(proc: OperatorProcess, count: int, advance: Callable[[int], None]) -> None:
+    """Until the operator's resource gauge counts `count` StackSettlements (its registry
+    has taken in every watch event: nothing is written into the objects to watch for)."""
+    deadline = time.monotonic() + 3600
+    seen = 0
+    while seen < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the operator saw {seen}/{count} resources")
+        now = int(metric_sum(proc.metrics(), "atoma_operator_resources", kind="StackSettlement"))
+        if now > seen:
+            advance(now - seen)
+            seen = now
+        else:
+            time.sleep(0.5)  # polling a gauge with a deadline
+
+
 def _settle_cpu(proc: OperatorProcess, *, quiet: float = 0.05, window: float = 3.0) -> float:
     """Wait until the operator uses < `quiet` of a core over `window` s; returns time taken."""
     started = time.monotonic()
@@ -164,11 +180,7 @@ def scale_phase(
                         progress(f"create {count}", count - have),
                     )
                     have = count
-                    timeline.wait_handled(
-                        count + 1,
-                        timeout=3600,
-                        progress=progress(f"operator handles {count}", count + 1),
-                    )
+                    _wait_seen(proc, count + 1, progress(f"operator sees {count}", count + 1))
                     # A fresh process: its memory is what holding `count` resources costs,
                     # and its start-up pass is what every restart costs.
                     proc.stop()
