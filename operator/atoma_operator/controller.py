@@ -23,7 +23,6 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from atoma_operator.kube import Conflict, NotFound, ObjectKey
-from atoma_operator.reconcile.context import BADGE_QUEUE
 from atoma_operator.reconcile.run import run_pass
 from atoma_operator.reconcile.units import GAS_POOL
 from atoma_operator.registry import has_pending, is_final
@@ -168,14 +167,14 @@ class Controller:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A badge with room in its line while resources wait parked for it (the woken one
-        did not take it, e.g. it was deleted, or the next in line moved up): wake the next
-        instead of waiting for the safety-net timer."""
+        """A badge nobody holds or queues for while resources wait parked for it (the
+        woken one did not take it, e.g. it was deleted): wake the next instead of waiting
+        for the safety-net timer. (Each release already wakes one: no wake storms.)"""
         ctx = self.runtime.ctx
         for thing in self.queue.parked_things():
             if not isinstance(thing, str) or thing == GAS_POOL:
                 continue
-            if ctx.holds.holder(thing) is None or len(ctx.badge_lines.get(thing, ())) < BADGE_QUEUE:
+            if ctx.holds.holder(thing) is None and not ctx.badge_lines.get(thing):
                 self.queue.wake(thing)
 
     async def _pass(self, key: ObjectKey) -> None:
