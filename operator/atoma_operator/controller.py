@@ -22,7 +22,7 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from atoma_operator.kube import Conflict, NotFound, ObjectKey
+from atoma_operator.kube import PLURALS, Conflict, NotFound, ObjectKey
 from atoma_operator.reconcile.run import run_pass
 from atoma_operator.reconcile.units import GAS_POOL
 from atoma_operator.registry import has_pending, is_final
@@ -32,7 +32,6 @@ from atoma_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
-KINDS = {"StackSettlement": "stacksettlements", "Attestation": "attestations"}
 API_RETRY_SECONDS = 2.0
 CONFLICT_RETRY_SECONDS = 0.2
 
@@ -75,7 +74,7 @@ class Controller:
         """List everything first (holds from recorded intents are known before any pass
         may build a transaction), then start the workers."""
         loop = asyncio.get_running_loop()
-        for kind, plural in KINDS.items():
+        for kind, plural in PLURALS.items():
             for namespace in self.namespaces:
                 self._informers.append(
                     Informer(

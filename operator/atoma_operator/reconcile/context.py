@@ -52,11 +52,6 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    def users(self, key: object) -> int:
-        """How many hold or wait for the key's lock."""
-        entry = self._locks.get(key)
-        return entry[1] if entry is not None else 0
-
     def __len__(self) -> int:
         return len(self._locks)
 
