@@ -26,12 +26,20 @@ def _ready(cp: ControlPlane, ns: str, name: str) -> Callable[[], dict[str, Any] 
 def _watch_statuses(
     kube_api: client.ApiClient, namespace: str, seen: list[dict[str, Any]]
 ) -> threading.Thread:
-    """Every status the apiserver sends for the namespace's StackSettlements, in order."""
+    """Every status the apiserver sends for the namespace's StackSettlements, in order.
+
+    Lists first and watches from the listed resourceVersion, so no write made after this
+    returns can be missed however late the thread starts.
+    """
+    api = client.CustomObjectsApi(kube_api)
+    args = ("atoma.network", "v1alpha1", namespace, "stacksettlements")
+    listed = api.list_namespaced_custom_object(*args)
+    since = listed["metadata"]["resourceVersion"]
 
     def run() -> None:
         stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-            client.CustomObjectsApi(kube_api).list_namespaced_custom_object,
-            "atoma.network", "v1alpha1", namespace, "stacksettlements", timeout_seconds=60,
+            api.list_namespaced_custom_object, *args,
+            resource_version=since, timeout_seconds=60,
         )  # fmt: skip
         for event in stream:
             status = event["object"].get("status") or {}
