@@ -136,13 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kube, phase_dir / "operator", shape, n, progress, profile=profile
                 )
                 par = bare_phase(phase_dir / "bare", shape, n, progress, sequential=False)
-                seq = (
+                lim_seq = (
                     bare_phase(phase_dir / "daemon", shape, n, progress, sequential=True)
                     if args.limit_daemon
                     else None
                 )
-                results["limit"][key] = {"operator": op, "bare": par, "daemon": seq}
-                rows += limit_rows(key, shape, n, op, par, seq)
+                results["limit"][key] = {"operator": op, "bare": par, "daemon": lim_seq}
+                rows += limit_rows(key, shape, n, op, par, lim_seq)
         if "latency" in args.sections:
             shape = Shape(max(args.badges), args.coins, args.concurrency)
             lat = operator_phase(

@@ -2,7 +2,9 @@
 
 Status writes carry `metadata.resourceVersion`, so the apiserver rejects a write based
 on a stale read (409): that is how the write-ahead record stays single-writer.
-The kubernetes client is synchronous; calls run in a worker thread.
+The calls made per stack (read, status patch, Event, delete) go through `kubehttp`
+on the event loop; the rare ones (ConfigMaps, Secrets) use the synchronous kubernetes
+client in a worker thread.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from atoma_operator.kubehttp import KubeHttp, events_path, object_path
 from atoma_operator.resources.attestation import NAMES as ATST_NAMES
 from atoma_operator.resources.common import GROUP, VERSION
 from atoma_operator.resources.stack_settlement import NAMES as STL_NAMES
@@ -62,26 +65,22 @@ class Kube:
         self._client = api_client or make_api_client()
         self._custom = CustomObjectsApi(self._client)
         self._core = CoreV1Api(self._client)
+        self._http = KubeHttp(self._client)
 
     @property
     def api_client(self) -> ApiClient:
         return self._client
 
+    def _path(self, key: ObjectKey, sub: str = "") -> str:
+        return object_path(GROUP, VERSION, key.namespace, PLURALS[key.kind], key.name) + sub
+
     async def get(self, key: ObjectKey) -> dict[str, Any]:
         try:
-            obj: dict[str, Any] = await asyncio.to_thread(
-                self._custom.get_namespaced_custom_object,  # type: ignore[arg-type]
-                GROUP,
-                VERSION,
-                key.namespace,
-                PLURALS[key.kind],
-                key.name,
-            )
+            return await self._http.request("GET", self._path(key))
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(f"{key.kind} {key.namespace}/{key.name} not found") from None
             raise
-        return obj
 
     async def patch_status(
         self, key: ObjectKey, status: dict[str, Any], resource_version: str | None
@@ -91,14 +90,11 @@ class Kube:
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            obj: dict[str, Any] = await asyncio.to_thread(
-                self._custom.patch_namespaced_custom_object_status,  # type: ignore[arg-type]
-                GROUP,
-                VERSION,
-                key.namespace,
-                PLURALS[key.kind],
-                key.name,
+            return await self._http.request(
+                "PATCH",
+                self._path(key, "/status"),
                 body,
+                content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status == 409:
@@ -106,7 +102,6 @@ class Kube:
             if exc.status == 404:
                 raise NotFound(f"{key.kind} {key.namespace}/{key.name} not found") from None
             raise
-        return obj
 
     async def read_config_bytes(self, namespace: str, *, kind: str, name: str, key: str) -> bytes:
         """One key of a ConfigMap (`data` or `binaryData`) or Secret, as bytes.
@@ -142,15 +137,7 @@ class Kube:
         same name is left alone). A missing object is not an error."""
         body: dict[str, Any] = {"preconditions": {"uid": uid}} if uid else {}
         try:
-            await asyncio.to_thread(
-                self._custom.delete_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                key.namespace,
-                PLURALS[key.kind],
-                key.name,
-                body=body,  # type: ignore[arg-type]
-            )
+            await self._http.request("DELETE", self._path(key), body)
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
@@ -220,13 +207,10 @@ class Kube:
             "count": 1,
         }
         try:
-            await asyncio.to_thread(
-                self._core.create_namespaced_event,
-                meta["namespace"],
-                body,  # type: ignore[arg-type]
-            )
-        except ApiException as exc:  # an Event is best effort: never fail the caller
-            log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
+            await self._http.request("POST", events_path(meta["namespace"]), body)
+        except (ApiException, OSError) as exc:  # an Event is best effort: never fail
+            log.warning("could not post event %s on %s: %s", reason, meta["name"], exc)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self._http.close()
         self._client.close()  # type: ignore[no-untyped-call]

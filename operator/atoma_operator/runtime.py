@@ -107,4 +107,4 @@ class Runtime:
         if self.state_db is not None:
             await self.state_db.close()
         await self.gateway.close()
-        self.kube.close()
+        await self.kube.close()

@@ -47,7 +47,8 @@ def test_re_creating_a_deleted_resource_sends_nothing(
     crds: ControlPlane, localnet: Localnet, namespace: str, run_operator: Any
 ) -> None:
     """What Argo CD or Flux do after retention (or a prune) deleted a resource they still
-    hold in git: the same manifest comes back. The chain check finds the ticket first."""
+    hold in git: the same manifest comes back. The simulation before any intent aborts
+    with EStackInSettlementDispute (a ticket exists); it is read, nothing executed."""
     stack = localnet.dev["stacks"][1]
     manifest = settlement("again", namespace, [stack])
     with run_operator():

@@ -129,3 +129,32 @@ def test_a_namesake_re_created_while_an_orphan_resolves_does_not_inherit_it() ->
     book.forget(KEY)
     assert book.intent_for(unit) is None
     assert book.holder(BADGE) == "D1"
+
+
+def test_recorded_holds_decode_each_intent_once_and_survive_odd_fields() -> None:
+    """Every watch event of a resource with an intent asks for its holds: the bytes are
+    decoded once per intent (memoised), the answer is the same, odd edits do not crash."""
+    from atoma_operator.reconcile.holds import recorded_holds
+
+    calls: list[str] = []
+
+    def counting(tx_bytes: str) -> list[str]:
+        calls.append(tx_bytes)
+        return fake_owned_inputs(tx_bytes)
+
+    body = _body("d-memo-1", "d-memo-2")
+    first = recorded_holds(body, counting)
+    assert first == {
+        (COIN, "d-memo-1"),
+        (BADGE, "d-memo-1"),
+        (COIN, "d-memo-2"),
+        (BADGE, "d-memo-2"),
+    }
+    assert recorded_holds(body, counting) == first
+    assert len(calls) == 2, "decoded once per intent, not once per event"
+    odd = _body("d-memo-3")
+    odd["status"]["stacks"][0]["pending"]["txBytes"] = ["not", "a", "string"]  # type: ignore[index]
+    assert recorded_holds(odd, counting) == frozenset()  # invalid: nothing held, no crash
+    edited = _body("d-memo-1")
+    edited["status"]["stacks"][0]["pending"]["gasCoin"]["objectId"] = BADGE  # type: ignore[index]
+    assert recorded_holds(edited, counting) == {(BADGE, "d-memo-1")}, "new fields, new answer"

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from fakes import (
     DB_ID,
-    PACKAGE_ID,
     FakeClock,
     FakeGateway,
     FakeValues,
@@ -23,7 +22,6 @@ from fakes import (
 
 from atoma_operator.atoma import calls
 from atoma_operator.atoma.calls import TRY_SETTLE_STACK
-from atoma_operator.atoma.ticket import SettlementTicket
 from atoma_operator.reconcile.conditions import condition_status
 from atoma_operator.reconcile.context import ReconcileContext
 from atoma_operator.reconcile.holds import HoldBook
@@ -33,7 +31,6 @@ from atoma_operator.reconcile.settlement import (
     conclude,
     reconcile_settlement,
 )
-from atoma_operator.reconcile.tickets import TicketReader
 from atoma_operator.resources.proofs import KeySelector, ProofValueSource, StackProof
 from atoma_operator.resources.stack_settlement import (
     ClaimedAttestationStatus,
@@ -45,7 +42,7 @@ from atoma_operator.resources.stack_settlement import (
 from atoma_operator.resources.submission import PendingTransaction
 from atoma_operator.settings import NodeBadge
 from atoma_operator.sui.errors import RejectionKind
-from atoma_operator.sui.types import MoveCall, SharedObjectArg, SignedTransaction
+from atoma_operator.sui.types import MoveCall, SharedObjectArg, SignedTransaction, TxOutcome
 
 NS = "team-a"
 TOTAL_HASH = "ab" * 32 + "cd" * 32  # two requests
@@ -158,14 +155,18 @@ async def test_intent_is_written_before_the_transaction_is_sent() -> None:
 
 
 async def test_existing_ticket_means_nothing_is_sent() -> None:
+    """No ticket read up front (it costs every new stack a read): the simulation aborts
+    with EStackInSettlementDispute (a ticket exists): nothing recorded or executed."""
     w = World()
     ticket = make_ticket(
         5, selected_node_id=1, num_claimed_compute_units=77, requested=[3, 4], attested=[3]
     )
     w.gw.set_ticket(ticket)
-    await w.run(spec_for([5]))
-    assert w.gw.calls["build_and_sign"] == 0
-    assert w.gw.calls["simulate"] == 0 and w.gw.calls["execute"] == 0
+    result = await w.run(spec_for([5]))
+    assert w.gw.calls["simulate"] == 1 and w.gw.calls["execute"] == 0
+    assert w.log.writes == [], "no intent: nothing to record"
+    assert [(n.type, n.reason) for n in result.notices] == [("Normal", "AlreadySettled")]
+    assert "EStackInSettlementDispute" in result.notices[0].message
     e = w.entry(5)
     assert e.phase is SettlementPhase.SETTLING
     assert e.num_claimed_compute_units == 77
@@ -404,25 +405,29 @@ async def test_tx_digests_follow_spec_order_not_execution_order() -> None:
     assert [s.stack_small_id for s in w.status.stacks] == [30, 10, 20]
 
 
-async def test_ticket_appearing_after_the_check_is_read_not_failed() -> None:
+async def test_ticket_appearing_after_the_simulation_is_read_not_failed() -> None:
+    """Another operator settles the stack between our simulation and our execution: our
+    transaction aborts with EStackInSettlementDispute; the ticket is read, not failed."""
     w = World()
     ticket = make_ticket(11, num_claimed_compute_units=55)
     gw = w.gw
+    simulate = gw.simulate
 
-    class RacingReader(TicketReader):
-        async def read(self, stack_small_id: int) -> SettlementTicket | None:
-            found = await super().read(stack_small_id)
-            gw.set_ticket(ticket)  # another operator settles right after our check
-            return found
+    async def racing_simulate(tx: SignedTransaction) -> TxOutcome:
+        outcome = await simulate(tx)
+        gw.set_ticket(ticket)  # settled by someone else right after our simulation
+        return outcome
 
-    w.ctx.tickets = RacingReader(gw, package_id=PACKAGE_ID, db_id=DB_ID)
-    await w.run(spec_for([11]))
+    gw.simulate = racing_simulate  # type: ignore[method-assign]
+    result = await w.run(spec_for([11]))
     e = w.entry(11)
     assert w.gw.calls["simulate"] == 1
-    assert w.gw.calls["execute"] == 0  # simulation saw EStackInSettlementDispute
+    assert w.gw.calls["execute"] == 1  # executed, aborted: the ticket was there first
     assert e.phase is SettlementPhase.SETTLING
     assert e.num_claimed_compute_units == 55
+    assert e.tx_digest is None and len(e.failed_tx_digests) == 1
     assert e.reason is None and e.last_error is None
+    assert [n.reason for n in result.notices] == ["AlreadySettled"]
 
 
 async def test_one_named_coin_with_an_outage_does_not_hang_the_pass() -> None:

@@ -127,3 +127,78 @@ def test_events_are_aggregated_per_type_and_reason() -> None:
     assert [(n.type, n.reason) for n in out] == [("Normal", "Submitted"), ("Warning", "Failed")]
     assert out[0].message.startswith("stack 0: settled by D0; stack 1: settled by D1")
     assert len(out[0].message) <= MAX_EVENT_MESSAGE and out[0].message.endswith("(200 in all)")
+
+
+async def test_a_new_resource_waiting_for_a_busy_badge_writes_nothing_until_it_waits_long() -> None:
+    """Under a burst most resources wait for their badge: a status write before their
+    intent would be one more apiserver write each. A young, never-written resource whose
+    units are all parked writes nothing; one parked longer than PARKED_QUIET_SECONDS
+    shows its status (a user must see why it is not moving)."""
+    from datetime import timedelta
+
+    from fakes import FakeClock
+
+    from atoma_operator.reconcile.run import PARKED_QUIET_SECONDS
+
+    gw = FakeGateway()
+    badge = gw.add_badge(7)
+    gw.add_coin()
+    clock = FakeClock()
+    ctx = make_context(gw, badges=[badge], clock=clock)
+    ctx.badge_lines[badge.object_id] = {"other-1": 1, "other-2": 1}  # the line is full
+    cluster = SimCluster()
+    key = ObjectKey("StackSettlement", "ns", "waits")
+    spec = {
+        "stackSmallIds": [1],
+        "numClaimedComputeUnits": 5,
+        "proofs": [{"stackSmallId": 1, "totalHash": "0x" + "ab" * 32}],
+    }
+    cluster.create(key, spec)
+    born = clock().replace(microsecond=0)
+    cluster.objects[key]["metadata"]["creationTimestamp"] = born.isoformat()
+    outcome = await run_pass(ctx, cluster, key, await cluster.get(key))
+    assert outcome.writes == 0 and "status" not in await cluster.get(key)
+    assert outcome.waiting_on and outcome.retry_after is not None
+    assert gw.sent == []
+    clock.advance(PARKED_QUIET_SECONDS + 1)
+    later = await run_pass(ctx, cluster, key, await cluster.get(key))
+    assert later.writes == 1
+    status = (await cluster.get(key))["status"]
+    assert status["observedGeneration"] == 1 and status["nodeSmallId"] == 7
+    assert gw.sent == []
+    del ctx.badge_lines[badge.object_id]  # the badge frees: intent, then result
+    clock.advance(1)
+    done = await run_pass(ctx, cluster, key, await cluster.get(key))
+    assert done.writes == 2 and len(gw.sent) == 1
+    assert born + timedelta(seconds=PARKED_QUIET_SECONDS) < clock()
+
+
+async def test_a_parked_resource_with_a_failed_sibling_still_writes() -> None:
+    """Quiet only when every unit waits: a unit that failed must show its failure."""
+    from fakes import FakeValues
+
+    gw = FakeGateway()
+    badge = gw.add_badge(7)
+    gw.add_coin()
+    values = FakeValues({("ns", "ConfigMap", "proofs", "stack-2"): b"zz" * 32})  # not hex
+    ctx = make_context(gw, badges=[badge], values=values)
+    ctx.badge_lines[badge.object_id] = {"other-1": 1, "other-2": 1}
+    cluster = SimCluster()
+    key = ObjectKey("StackSettlement", "ns", "mixed")
+    spec = {
+        "stackSmallIds": [1, 2],
+        "numClaimedComputeUnits": 5,
+        "proofs": [
+            {"stackSmallId": 1, "totalHash": "0x" + "ab" * 32},
+            {
+                "stackSmallId": 2,
+                "valueFrom": {"configMapKeyRef": {"name": "proofs", "key": "stack-2"}},
+            },
+        ],
+    }
+    cluster.create(key, spec)
+    cluster.objects[key]["metadata"]["creationTimestamp"] = ctx.clock().isoformat()
+    outcome = await run_pass(ctx, cluster, key, await cluster.get(key))
+    assert outcome.writes == 1
+    stacks = {s["stackSmallId"]: s for s in (await cluster.get(key))["status"]["stacks"]}
+    assert stacks[2]["phase"] == "Failed"

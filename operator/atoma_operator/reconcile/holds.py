@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -285,13 +285,54 @@ def unit_id(entry: Mapping[str, Any]) -> str:
 def recorded_holds(
     body: Mapping[str, Any], inputs_of: Callable[[str], list[str]] = _bcs_owned_inputs
 ) -> frozenset[tuple[str, str]]:
-    """(owned object id, digest) for every recorded intent: its badge and its gas coin."""
+    """(owned object id, digest) for every recorded intent: its badge and its gas coin.
+
+    Every watch event of a resource with an intent asks this; the answer for one intent
+    never changes, so it is memoised on the intent's raw fields (decoding the BCS bytes
+    and validating the model cost more than the rest of handling the event).
+    """
     out: set[tuple[str, str]] = set()
-    for _, pending in pending_intents(body):
-        out.add((normalize_id(pending.gas_coin.object_id), pending.digest))
-        try:
-            ids = inputs_of(pending.tx_bytes)
-        except Exception:  # unreadable bytes: the gas coin is still held
-            continue
-        out.update((normalize_id(oid), pending.digest) for oid in ids)
+    status = body.get("status") or {}
+    for entry in [*(status.get("stacks") or []), *(status.get("attestations") or [])]:
+        raw = entry.get("pending")
+        if raw:
+            out.update(_intent_holds(raw, inputs_of))
     return frozenset(out)
+
+
+_HOLDS_MEMO: OrderedDict[tuple[Any, ...], frozenset[tuple[str, str]]] = OrderedDict()
+_HOLDS_MEMO_SIZE = 4096
+
+
+def _intent_holds(
+    raw: Mapping[str, Any], inputs_of: Callable[[str], list[str]]
+) -> frozenset[tuple[str, str]]:
+    gas = raw.get("gasCoin")
+    memo_key: tuple[Any, ...] = (
+        inputs_of,
+        raw.get("digest"),
+        raw.get("txBytes"),
+        gas.get("objectId") if isinstance(gas, Mapping) else None,
+    )
+    try:
+        hit = _HOLDS_MEMO.get(memo_key)
+    except TypeError:  # a hand-edited, unhashable field: no memo
+        hit, memo_key = None, ()
+    if hit is not None:
+        return hit
+    try:
+        pending = PendingTransaction.model_validate(raw)
+    except Exception:  # a hand-edited status: resume reports it, nothing to hold
+        return frozenset()
+    out = {(normalize_id(pending.gas_coin.object_id), pending.digest)}
+    try:
+        ids = inputs_of(pending.tx_bytes)
+    except Exception:  # unreadable bytes: the gas coin is still held
+        ids = []
+    out.update((normalize_id(oid), pending.digest) for oid in ids)
+    holds = frozenset(out)
+    if memo_key:
+        _HOLDS_MEMO[memo_key] = holds
+        if len(_HOLDS_MEMO) > _HOLDS_MEMO_SIZE:
+            _HOLDS_MEMO.popitem(last=False)
+    return holds

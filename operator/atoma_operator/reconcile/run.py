@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -141,14 +142,41 @@ async def run_pass(
         waiting_passes=waiting_passes,
     )
     ops.conclude(result, generation)
-    if result.status.to_k8s() != writer.base:
+    parked_on = waiting_on(ops.entries(result.status))
+    entries = list(ops.entries(result.status))
+    all_parked = bool(entries) and all(e.waits_for for e in entries) and not result.notices
+    quiet = all_parked and _waits_quietly(obj, raw_status, writer.writes, ctx.clock())
+    if not quiet and result.status.to_k8s() != writer.base:
         await writer(result.status)
-    return PassOutcome(
-        aggregate(result.notices),
-        result.retry_after,
-        writer.writes,
-        waiting_on(ops.entries(result.status)),
-    )
+    return PassOutcome(aggregate(result.notices), result.retry_after, writer.writes, parked_on)
+
+
+PARKED_QUIET_SECONDS = 10.0
+"""How long a new resource waiting its turn on a busy badge may go without any status.
+
+Under a burst most resources wait for their badge; writing their first status (node,
+"0/1", observedGeneration) before their intent would be one more write each. They get
+their intent and result writes like any other; one waiting longer than this (a stuck
+badge) shows its status on its next pass."""
+
+
+def _waits_quietly(
+    obj: Mapping[str, Any],
+    raw_status: Mapping[str, Any],
+    writes: int,
+    now: datetime,
+) -> bool:
+    """A young resource whose status was never written (its units all wait their turn)."""
+    if writes or raw_status:
+        return False
+    created = (obj.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(created, str):
+        return False
+    try:
+        born = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (now - born).total_seconds() < PARKED_QUIET_SECONDS
 
 
 async def _stall(

@@ -34,6 +34,7 @@ from atoma_operator.reconcile.units import (
     Notice,
     StatusSink,
     StatusWriter,
+    UnitResult,
     Verdict,
     gather_all,
     restore_known_intent,
@@ -355,16 +356,9 @@ async def _step_stack(
                 entry.phase = SettlementPhase.FAILED
                 record_terminal(entry, "InvalidProofInput", exc.message, now=ctx.clock())
                 return [Notice("Warning", "InvalidProofInput", exc.message)]
-            ticket = await ctx.tickets.read(sid)
-            if ticket is not None:
-                apply_ticket(entry, ticket, await ctx.gateway.current_epoch())
-                return [
-                    Notice(
-                        "Normal",
-                        "AlreadySettled",
-                        f"{label}: a settlement ticket exists; nothing sent",
-                    )
-                ]
+        # No ticket read up front: the simulation before the intent aborts with
+        # EStackInSettlementDispute (a ticket exists) when the chain has the work, and
+        # only then is the ticket read. Saves one to two reads for every new stack.
 
         committed, leaf = proof_input or (b"", b"")
         db, random = await ctx.db(), await ctx.random()
@@ -412,6 +406,10 @@ async def _step_stack(
                 notices.insert(
                     0, Notice("Normal", "Submitted", f"{label}: settled by {entry.tx_digest}")
                 )
+            else:
+                notices.insert(
+                    0, Notice("Normal", "AlreadySettled", f"{label}: {_already(result)}")
+                )
         elif result.verdict is Verdict.TERMINAL:
             entry.phase = SettlementPhase.FAILED
         elif result.verdict is Verdict.AGAIN:
@@ -419,3 +417,8 @@ async def _step_stack(
         else:
             entry.phase = SettlementPhase.SUBMITTING if entry.pending else SettlementPhase.PENDING
         return notices
+
+
+def _already(result: UnitResult) -> str:
+    """What the chain said when the work already existed (no transaction of ours did it)."""
+    return f"the chain already holds a settlement for it ({result.reason})"
