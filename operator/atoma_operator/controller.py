@@ -73,18 +73,16 @@ class Controller:
     async def start(self) -> None:
         """List everything first (holds from recorded intents are known before any pass
         may build a transaction), then start the workers."""
-        loop = asyncio.get_running_loop()
         for kind, plural in PLURALS.items():
             for namespace in self.namespaces:
                 self._informers.append(
                     Informer(
-                        self.runtime.kube.api_client,
+                        self.runtime.kube.http,
                         plural,
                         namespace,
                         on_event=self._handler(kind),
                         on_begin=self._beginner(kind, namespace),
                         on_listed=self._lister(kind, namespace),
-                        loop=loop,
                     )
                 )
         for informer in self._informers:
@@ -95,7 +93,7 @@ class Controller:
 
     async def stop(self) -> None:
         for informer in self._informers:
-            informer.stop()
+            await informer.stop()
         await self.queue.stop()
 
     # -- watch events ------------------------------------------------------------------

@@ -71,6 +71,11 @@ class Kube:
     def api_client(self) -> ApiClient:
         return self._client
 
+    @property
+    def http(self) -> KubeHttp:
+        """The event-loop client (watches, and the calls made per stack)."""
+        return self._http
+
     def _path(self, key: ObjectKey, sub: str = "") -> str:
         return object_path(GROUP, VERSION, key.namespace, PLURALS[key.kind], key.name) + sub
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from kubernetes.client import ApiClient
@@ -107,6 +108,38 @@ class KubeHttp:
         answer: dict[str, Any] = json.loads(text) if text else {}
         return answer
 
+    async def lines(
+        self, path: str, params: Mapping[str, str], *, read_timeout: float
+    ) -> AsyncIterator[bytes]:
+        """The lines of a streamed answer (a watch): one JSON event each.
+
+        Split here rather than with the stream's readline, which refuses lines over 128
+        KiB; an object with many stacks' intents can be larger.
+        """
+        url = f"{self._host}{path}?{urlencode(params)}"
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=read_timeout)
+        try:
+            async with self._client().get(
+                url, headers=self._headers(None), timeout=timeout, proxy=self._proxy
+            ) as response:
+                if response.status >= 400:
+                    exc = ApiException(status=response.status, reason=response.reason)
+                    exc.body = (await response.read()).decode("utf-8", "replace")
+                    raise exc
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *complete, buffer = buffer.split(b"\n")
+                    for line in complete:
+                        if line.strip():
+                            yield line
+                if buffer.strip():
+                    yield buffer
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ApiUnreachable(f"watch {path}: {type(exc).__name__}: {exc}") from None
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
@@ -118,6 +151,13 @@ def object_path(group: str, version: str, namespace: str, plural: str, name: str
         f"/apis/{group}/{version}/namespaces/{quote(namespace, safe='')}/"
         f"{plural}/{quote(name, safe='')}"
     )
+
+
+def collection_path(group: str, version: str, namespace: str | None, plural: str) -> str:
+    """A kind's collection in one namespace, or across all (namespace None)."""
+    if namespace is None:
+        return f"/apis/{group}/{version}/{plural}"
+    return f"/apis/{group}/{version}/namespaces/{quote(namespace, safe='')}/{plural}"
 
 
 def events_path(namespace: str) -> str:
