@@ -135,6 +135,8 @@ class Controller:
             return
         first = key not in self._open
         self._open.add(key)
+        if key in self._bodies:
+            self._bodies[key] = body  # a newer copy for the pass to come (a label, ...)
         if needs_pass(body, first_seen=first):
             if not self.queue.is_active(key) or key in self._bodies:
                 self._bodies[key] = body
@@ -216,6 +218,11 @@ class Controller:
             return
         self._retries[key] = retries + 1
         if outcome.waiting_on:
+            if outcome.writes == 0:
+                # Nothing written: the body read is still current unless the watch brings
+                # a newer one, so the wake-up pass needs no GET (a stale copy would only
+                # meet a 409 on its conditional write and be read again).
+                self._bodies.setdefault(key, body)
             self.queue.park(key, outcome.waiting_on)
         self.queue.add(key, max(0.05, outcome.retry_after))
 

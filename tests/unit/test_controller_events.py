@@ -111,3 +111,46 @@ def test_deletion_drops_everything() -> None:
     c.observe(STL, "DELETED", _body())
     assert KEY not in c._open and KEY not in c._bodies
     assert c.runtime.registry.condition_counts() == {}
+
+
+async def test_a_parked_pass_that_wrote_nothing_wakes_without_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resource parked on its badge is woken once per release: when its pass wrote
+    nothing, the body it read is still current (or the watch brought a newer one), so
+    the wake-up pass reads nothing. After a write it reads (our copy is stale)."""
+    from atoma_operator import controller as module
+    from atoma_operator.reconcile.run import PassOutcome
+
+    seen: list[dict[str, Any]] = []
+    outcomes = [
+        PassOutcome(retry_after=30.0, writes=0, waiting_on=frozenset({"0xb"})),
+        PassOutcome(retry_after=30.0, writes=1, waiting_on=frozenset({"0xb"})),
+        PassOutcome(),
+    ]
+
+    async def fake_pass(ctx: Any, kube: Any, key: ObjectKey, obj: Any, **_: Any) -> PassOutcome:
+        seen.append(obj)
+        return outcomes.pop(0)
+
+    class _Kube:
+        gets = 0
+
+        async def get(self, key: ObjectKey) -> dict[str, Any]:
+            self.gets += 1
+            return _body(labels={"read": "yes"})
+
+    monkeypatch.setattr(module, "run_pass", fake_pass)
+    c = _controller()
+    kube = _Kube()
+    c.runtime.kube = kube  # type: ignore[attr-defined]
+    c.runtime.settings.events = "all"  # type: ignore[attr-defined]
+    c.observe(STL, "ADDED", _body())
+    await c._pass(KEY)
+    assert KEY in c._bodies and kube.gets == 0
+    c.observe(STL, "MODIFIED", _body(labels={"team": "a"}))  # a user labels it meanwhile
+    await c._pass(KEY)  # woken: no read, and the labelled copy is the one used
+    assert kube.gets == 0 and seen[1]["metadata"]["labels"] == {"team": "a"}
+    assert KEY not in c._bodies, "it wrote: its copy is stale, nothing stashed"
+    await c._pass(KEY)
+    assert kube.gets == 1 and seen[2]["metadata"]["labels"] == {"read": "yes"}

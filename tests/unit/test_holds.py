@@ -158,3 +158,21 @@ def test_recorded_holds_decode_each_intent_once_and_survive_odd_fields() -> None
     edited = _body("d-memo-1")
     edited["status"]["stacks"][0]["pending"]["gasCoin"]["objectId"] = BADGE  # type: ignore[index]
     assert recorded_holds(edited, counting) == {(BADGE, "d-memo-1")}, "new fields, new answer"
+
+
+def test_an_intent_signed_here_is_not_decoded_when_its_record_is_seen() -> None:
+    """The watch shows each intent we wrote once: its objects are the ones we claimed."""
+    decoded: list[str] = []
+
+    def counting(tx_bytes: str) -> list[str]:
+        decoded.append(tx_bytes)
+        return fake_owned_inputs(tx_bytes)
+
+    book = HoldBook(clock=Clock(), inputs_of=counting)
+    pending = _pending("d-own-1")
+    book.claim(UnitRef(KEY, "stack/1"), pending, [COIN, BADGE])
+    book.observe(KEY, _body("d-own-1"))
+    assert decoded == []
+    assert book.holder(BADGE) == "d-own-1" and book.holder(COIN) == "d-own-1"
+    book.observe(KEY, _body("d-other-1"))  # not ours (another replica, a restart): decoded
+    assert len(decoded) == 1 and book.holder(BADGE) == "d-own-1"

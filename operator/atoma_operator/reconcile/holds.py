@@ -208,7 +208,11 @@ class HoldBook:
 
     def observe(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
         """A resource as the watch shows it: its recorded intents hold their objects."""
-        self._set_recorded(key, recorded_holds(body, self.inputs_of))
+        self._set_recorded(key, recorded_holds(body, self.inputs_of, self._claimed_objects))
+
+    def _claimed_objects(self, digest: str) -> frozenset[str] | None:
+        intent = self._claims.get(digest)
+        return intent.objects if intent is not None else None
 
     def forget(self, key: ObjectKey, last: Mapping[str, Any] | None = None) -> None:
         """The resource is gone: its unresolved intents become orphans to resolve."""
@@ -283,19 +287,28 @@ def unit_id(entry: Mapping[str, Any]) -> str:
 
 
 def recorded_holds(
-    body: Mapping[str, Any], inputs_of: Callable[[str], list[str]] = _bcs_owned_inputs
+    body: Mapping[str, Any],
+    inputs_of: Callable[[str], list[str]] = _bcs_owned_inputs,
+    known: Callable[[str], frozenset[str] | None] = lambda _digest: None,
 ) -> frozenset[tuple[str, str]]:
     """(owned object id, digest) for every recorded intent: its badge and its gas coin.
 
     Every watch event of a resource with an intent asks this; the answer for one intent
     never changes, so it is memoised on the intent's raw fields (decoding the BCS bytes
-    and validating the model cost more than the rest of handling the event).
+    and validating the model cost more than the rest of handling the event); an intent
+    signed by this process (`known`: digest -> the objects it claimed) is not decoded.
     """
     out: set[tuple[str, str]] = set()
     status = body.get("status") or {}
     for entry in [*(status.get("stacks") or []), *(status.get("attestations") or [])]:
         raw = entry.get("pending")
-        if raw:
+        if not raw:
+            continue
+        digest = raw.get("digest") if isinstance(raw, Mapping) else None
+        claimed = known(digest) if isinstance(digest, str) else None
+        if isinstance(digest, str) and claimed is not None:
+            out.update((oid, digest) for oid in claimed)
+        else:
             out.update(_intent_holds(raw, inputs_of))
     return frozenset(out)
 
