@@ -58,7 +58,30 @@ from atoma_operator.sui.types import (
 log = logging.getLogger(__name__)
 
 SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
-_TX_MASK = ["digest", "effects", "events", "checkpoint"]
+_EFFECTS_MASK = [
+    "effects.status",
+    "effects.gas_used",
+    "effects.gas_object",
+    "effects.changed_objects.object_id",
+    "effects.changed_objects.output_version",
+    "effects.changed_objects.output_digest",
+    "effects.epoch",
+    "effects.transaction_digest",
+]
+"""The effects fields `sui.effects` reads: not the BCS copy, dependencies or unchanged
+objects, which a full `effects` carries and which cost decoding on every transaction."""
+_TX_MASK = [
+    "digest",
+    "checkpoint",
+    *_EFFECTS_MASK,
+    "events.events.event_type",
+    "events.events.json",
+]
+_SIMULATE_MASK = [
+    "transaction." + m
+    for m in ("digest", "effects.status", "effects.gas_used", "effects.transaction_digest")
+]
+"""A simulation is asked for its verdict and gas only (events and objects are unused)."""
 _EVENT_MASK = ["event_type", "json", "transaction_digest", "event_index", "checkpoint"]
 _RETRYABLE = {
     Status.UNAVAILABLE,
@@ -347,7 +370,7 @@ class SuiGateway:
             transaction=tx.tx_bytes_b64,
             checks_enabled=True,
             gas_selection=False,
-            field_mask=["transaction." + m for m in _TX_MASK],
+            field_mask=_SIMULATE_MASK,
         )
         try:
             response = await self._call(request)
