@@ -2,8 +2,8 @@
 
 Like a Job's `ttlSecondsAfterFinished`: etcd stays bounded under steady settlement. What
 matters outlives the resource: the claimed-stack view, the metrics and the Events; and
-a GitOps tool re-creating a deleted resource sends nothing (the chain check finds the
-ticket or the attestation first). A resource is *finished* once every entry is final and
+a GitOps tool re-creating a deleted resource sends nothing (its simulation finds the
+ticket, the attestation check finds the attestation, before any intent). A resource is *finished* once every entry is final and
 nothing is pending; its finish time is its conditions' latest transition.
 """
 

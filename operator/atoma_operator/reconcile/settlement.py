@@ -1,7 +1,7 @@
 """The StackSettlement state machine: settle each stack once, then follow its ticket.
 
 Per stack, independently (one stack failing never blocks the others):
-  proof input -> chain check (a ticket exists: record it, send nothing) -> simulate ->
+  proof input -> simulate (aborts if a ticket exists: read it, send nothing) ->
   write-ahead intent -> execute -> record effects and the ticket (phase Settling).
 The chain follower moves Settling stacks on to Settled or Disputed.
 """
