@@ -114,8 +114,8 @@ class Controller:
         return on_begin
 
     def _lister(self, kind: str, namespace: str | None) -> Any:
-        async def on_listed(names: set[tuple[str, str]]) -> None:
-            for key in self.runtime.registry.listed(kind, namespace, names):
+        async def on_listed() -> None:
+            for key in self.runtime.registry.listed(kind, namespace):
                 self._forget(key, registry=False)  # deleted while the watch was down
 
         return on_listed

@@ -40,6 +40,8 @@ class StackRegistry:
         self._final_counts: Counter[tuple[str, str, str]] = Counter()
         self._final_odd: dict[ObjectKey, str] = {}
         self._finished: dict[ObjectKey, Finished] = {}
+        self._listing: dict[tuple[str, str | None], set[ObjectKey]] = {}
+        """Open resources seen so far by a listing in progress, per (kind, namespace)."""
 
     def observe(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
         """Apply one watch event; `open` resources still wait for an on-chain outcome."""
@@ -66,6 +68,10 @@ class StackRegistry:
         self._index(key, body)
         self._condition[key] = _condition_of(body)
         self._open.add(key)
+        if event_type == "ADDED" and self._listing:
+            for scope in ((kind, key.namespace), (kind, None)):
+                if scope in self._listing:
+                    self._listing[scope].add(key)
 
     def _index(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
         stacks = frozenset(int(s) for s in (body.get("spec") or {}).get("stackSmallIds") or ())
@@ -86,7 +92,10 @@ class StackRegistry:
 
     def begin_listing(self, kind: str, namespace: str | None) -> None:
         """A complete listing of `kind` (in `namespace`, None: all) follows: the final
-        resources are counted again from it (some may have gone while not watching)."""
+        resources are counted again from it (some may have gone while not watching), and
+        the open ones it shows are remembered until `listed` (only those: a listing of
+        100,000 final resources costs no set of 100,000 names)."""
+        self._listing[(kind, namespace)] = set()
         for k in [k for k in self._final_counts if k[0] == kind and namespace in (None, k[1])]:
             del self._final_counts[k]
         for key in [
@@ -94,17 +103,14 @@ class StackRegistry:
         ]:
             del self._final_odd[key]
 
-    def listed(
-        self, kind: str, namespace: str | None, names: set[tuple[str, str]]
-    ) -> list[ObjectKey]:
-        """A complete listing ended: every resource it no longer shows was deleted while
+    def listed(self, kind: str, namespace: str | None) -> list[ObjectKey]:
+        """A complete listing ended: every open resource it did not show was deleted while
         the watch was down. Forgets them (their intents become orphans); returns them."""
+        seen = self._listing.pop((kind, namespace), set())
         gone = [
             k
             for k in self._stacks_of
-            if k.kind == kind
-            and namespace in (None, k.namespace)
-            and (k.namespace, k.name) not in names
+            if k.kind == kind and namespace in (None, k.namespace) and k not in seen
         ]
         for key in gone:
             self.forget(key)

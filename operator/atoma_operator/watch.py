@@ -36,8 +36,8 @@ OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 """(type, body): ADDED / MODIFIED / DELETED; a listing hands every item as ADDED."""
 OnBegin = Callable[[], Awaitable[None]]
 """A complete listing starts (the first, or a re-list after 410)."""
-OnListed = Callable[[set[tuple[str, str]]], Awaitable[None]]
-"""(namespace, name) of everything in a complete listing (a first list, a re-list)."""
+OnListed = Callable[[], Awaitable[None]]
+"""A complete listing (a first list, a re-list) ended; its items were handed as ADDED."""
 
 
 class Gone(Exception):
@@ -99,7 +99,6 @@ class Informer:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _list(self) -> str:
-        names: set[tuple[str, str]] = set()
         token: str | None = None
         await self._on_begin()
         kind = self._kind()
@@ -111,7 +110,6 @@ class Informer:
                 page = await self._http.request("GET", self._path + "?" + urlencode(params))
             except ApiException as exc:
                 if exc.status == 410 and token:  # the continue token expired: start over
-                    names.clear()
                     token = None
                     await self._on_begin()
                     continue
@@ -119,13 +117,11 @@ class Informer:
             for item in page.get("items") or []:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
-                meta = item.get("metadata") or {}
-                names.add((str(meta.get("namespace", "")), str(meta.get("name"))))
                 await self._on_event("ADDED", item)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:
-                await self._on_listed(names)
+                await self._on_listed()
                 return str(meta.get("resourceVersion") or "")
 
     async def _watch(self, rv: str) -> str:

@@ -154,3 +154,18 @@ async def test_a_parked_pass_that_wrote_nothing_wakes_without_a_read(
     assert KEY not in c._bodies, "it wrote: its copy is stale, nothing stashed"
     await c._pass(KEY)
     assert kube.gets == 1 and seen[2]["metadata"]["labels"] == {"read": "yes"}
+
+
+def test_a_listing_remembers_only_open_resources_and_finds_the_deleted_ones() -> None:
+    """A re-list shows 100,000 final resources on a big cluster: none of them may cost a
+    name in memory; an open one that the listing no longer shows was deleted meanwhile."""
+    reg = StackRegistry(HoldBook())
+    gone = ObjectKey(STL, "ns", "gone")
+    reg.observe(STL, "ADDED", {**_body(), "metadata": {"namespace": "ns", "name": "gone"}})
+    reg.begin_listing(STL, None)
+    for i in range(100):
+        reg.observe(STL, "ADDED", _body(status=_settled(), name=f"done-{i}"))
+    reg.observe(STL, "ADDED", _body(name="still-open"))
+    assert reg._listing[(STL, None)] == {ObjectKey(STL, "ns", "still-open")}
+    assert reg.listed(STL, None) == [gone]
+    assert reg._listing == {} and set(reg.open_resources()) == {ObjectKey(STL, "ns", "still-open")}

@@ -77,15 +77,15 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(kind=st.sampled_from(KINDS), ns=st.one_of(st.none(), NAMESPACES))
     def relist(self, kind: str, ns: str | None) -> None:
-        """What the informer does after a 410: list its scope, then tell the registry
-        which names it showed (the controller's on_listed)."""
+        """What the informer does after a 410: list its scope (every item as ADDED), then
+        tell the registry the listing ended (the controller's on_listed)."""
         self.reg.begin_listing(kind, ns)
         listed = {
             k: b for k, b in self.cluster.items() if k.kind == kind and ns in (None, k.namespace)
         }
         for body in listed.values():
             self.reg.observe(kind, "ADDED", body)
-        self.reg.listed(kind, ns, {(k.namespace, k.name) for k in listed})
+        self.reg.listed(kind, ns)
         if not any(True for _ in self._scopes_missing()):
             self.missed = False
 
