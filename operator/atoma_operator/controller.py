@@ -138,7 +138,7 @@ class Controller:
         if key in self._bodies:
             self._bodies[key] = body  # a newer copy for the pass to come (a label, ...)
         if needs_pass(body, first_seen=first):
-            if not self.queue.is_active(key) or key in self._bodies:
+            if not self.queue.is_active(key):
                 self._bodies[key] = body
             self.queue.add(key)
 

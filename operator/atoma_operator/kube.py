@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
-from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from atoma_operator.kubehttp import KubeHttp, events_path, object_path
@@ -63,7 +63,6 @@ class Kube:
 
     def __init__(self, api_client: ApiClient | None = None) -> None:
         self._client = api_client or make_api_client()
-        self._custom = CustomObjectsApi(self._client)
         self._core = CoreV1Api(self._client)
         self._http = KubeHttp(self._client)
 

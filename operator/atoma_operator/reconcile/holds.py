@@ -21,8 +21,9 @@ resources and their unresolved transactions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,9 +295,8 @@ def recorded_holds(
     """(owned object id, digest) for every recorded intent: its badge and its gas coin.
 
     Every watch event of a resource with an intent asks this; the answer for one intent
-    never changes, so it is memoised on the intent's raw fields (decoding the BCS bytes
-    and validating the model cost more than the rest of handling the event); an intent
-    signed by this process (`known`: digest -> the objects it claimed) is not decoded.
+    never changes: an intent signed by this process (`known`: digest -> the objects it
+    claimed) is not decoded at all, and other bytes are decoded once (`_owned_ids`).
     """
     out: set[tuple[str, str]] = set()
     status = body.get("status") or {}
@@ -313,39 +313,26 @@ def recorded_holds(
     return frozenset(out)
 
 
-_HOLDS_MEMO: OrderedDict[tuple[Any, ...], frozenset[tuple[str, str]]] = OrderedDict()
-_HOLDS_MEMO_SIZE = 4096
-
-
 def _intent_holds(
     raw: Mapping[str, Any], inputs_of: Callable[[str], list[str]]
 ) -> frozenset[tuple[str, str]]:
-    gas = raw.get("gasCoin")
-    memo_key: tuple[Any, ...] = (
-        inputs_of,
-        raw.get("digest"),
-        raw.get("txBytes"),
-        gas.get("objectId") if isinstance(gas, Mapping) else None,
-    )
-    try:
-        hit = _HOLDS_MEMO.get(memo_key)
-    except TypeError:  # a hand-edited, unhashable field: no memo
-        hit, memo_key = None, ()
-    if hit is not None:
-        return hit
     try:
         pending = PendingTransaction.model_validate(raw)
     except Exception:  # a hand-edited status: resume reports it, nothing to hold
         return frozenset()
     out = {(normalize_id(pending.gas_coin.object_id), pending.digest)}
+    ids = _owned_ids(inputs_of, pending.digest, pending.tx_bytes)
+    out.update((oid, pending.digest) for oid in ids)
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _owned_ids(
+    inputs_of: Callable[[str], list[str]], digest: str, tx_bytes: str
+) -> tuple[str, ...]:
+    """The owned inputs of an intent's bytes: decoded once per intent, not once per watch
+    event that shows it."""
     try:
-        ids = inputs_of(pending.tx_bytes)
+        return tuple(normalize_id(oid) for oid in inputs_of(tx_bytes))
     except Exception:  # unreadable bytes: the gas coin is still held
-        ids = []
-    out.update((normalize_id(oid), pending.digest) for oid in ids)
-    holds = frozenset(out)
-    if memo_key:
-        _HOLDS_MEMO[memo_key] = holds
-        if len(_HOLDS_MEMO) > _HOLDS_MEMO_SIZE:
-            _HOLDS_MEMO.popitem(last=False)
-    return holds
+        return ()

@@ -142,8 +142,8 @@ async def run_pass(
         waiting_passes=waiting_passes,
     )
     ops.conclude(result, generation)
-    parked_on = waiting_on(ops.entries(result.status))
     entries = list(ops.entries(result.status))
+    parked_on = waiting_on(entries)
     all_parked = bool(entries) and all(e.waits_for for e in entries) and not result.notices
     quiet = all_parked and _waits_quietly(obj, raw_status, writer.writes, ctx.clock())
     if not quiet and result.status.to_k8s() != writer.base:
@@ -173,7 +173,7 @@ def _waits_quietly(
     if not isinstance(created, str):
         return False
     try:
-        born = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        born = datetime.fromisoformat(created)  # Python 3.11 reads the "Z"
     except ValueError:
         return False
     return (now - born).total_seconds() < PARKED_QUIET_SECONDS

@@ -34,7 +34,6 @@ from atoma_operator.reconcile.units import (
     Notice,
     StatusSink,
     StatusWriter,
-    UnitResult,
     Verdict,
     gather_all,
     restore_known_intent,
@@ -407,9 +406,8 @@ async def _step_stack(
                     0, Notice("Normal", "Submitted", f"{label}: settled by {entry.tx_digest}")
                 )
             else:
-                notices.insert(
-                    0, Notice("Normal", "AlreadySettled", f"{label}: {_already(result)}")
-                )
+                already = f"the chain already holds a settlement for it ({result.reason})"
+                notices.insert(0, Notice("Normal", "AlreadySettled", f"{label}: {already}"))
         elif result.verdict is Verdict.TERMINAL:
             entry.phase = SettlementPhase.FAILED
         elif result.verdict is Verdict.AGAIN:
@@ -417,8 +415,3 @@ async def _step_stack(
         else:
             entry.phase = SettlementPhase.SUBMITTING if entry.pending else SettlementPhase.PENDING
         return notices
-
-
-def _already(result: UnitResult) -> str:
-    """What the chain said when the work already existed (no transaction of ours did it)."""
-    return f"the chain already holds a settlement for it ({result.reason})"
